@@ -1,0 +1,312 @@
+"""Results and Markdown rendering for :mod:`contrastkit.bench.infonce_scaling`."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from contrastkit.bench._impls import IMPLS, Family
+
+GIB = float(2**30)
+
+FAMILY_REFERENCES: dict[Family, tuple[str, str]] = {
+    "clip": ("dense", "open_clip"),
+    "ntxent": ("lightly", "pml"),
+}
+"""Per family, the two implementations the speed-up columns compare against."""
+
+FAMILY_TITLES: dict[Family, str] = {
+    "clip": "CLIP loss: symmetric InfoNCE over N pairs (N x N logits)",
+    "ntxent": (
+        "NT-Xent (SimCLR): the 2N views cat(q, k) against each other (2N x 2N logits, "
+        "self-similarities removed); a different, 4x larger loss than the CLIP table"
+    ),
+}
+
+FAMILY_FLOPS: dict[Family, str] = {
+    "clip": (
+        "Flops counted per forward+backward: 6·N²·D (2·N²·D for the N x N logits GEMM, "
+        "4·N²·D for the two gradient GEMMs), whatever an implementation actually computes "
+        "(open_clip computes the logits twice; a tiled backward may recompute them)."
+    ),
+    "ntxent": (
+        "Flops counted per forward+backward: 6·(2N)²·D = 24·N²·D (the 2N x 2N logits GEMM and "
+        "its two gradient GEMMs), whatever an implementation actually computes."
+    ),
+}
+
+
+@dataclass
+class CaseRow:
+    """One (N, implementation) case: measured, skipped or failed.
+
+    Attributes:
+        n: Batch size N (pairs).
+        impl: Implementation name (a key of ``IMPLS``).
+        status: "ok", "skipped", "not installed", "error", "timeout" or "killed".
+        message: Why a case is not "ok" (shown in the table instead of the time).
+        times: Seconds of each timed forward+backward repeat.
+        warmup: Seconds of the warm-up forward+backward.
+        loss: Loss value (from the warm-up).
+        baseline_rss: Worker peak RSS in bytes after imports and input creation.
+        peak_rss: Worker peak RSS in bytes at the end.
+        predicted_rss: Predicted peak RSS in bytes before the case ran.
+        predicted_seconds: Predicted seconds of one forward+backward before the case ran.
+        wall: Seconds the worker process took, start-up included.
+        calibration: True for the small cases run only to fit the memory model.
+    """
+
+    n: int
+    impl: str
+    status: str
+    message: str = ""
+    times: list[float] = field(default_factory=list)
+    warmup: float = 0.0
+    loss: float | None = None
+    baseline_rss: int = 0
+    peak_rss: int = 0
+    predicted_rss: float | None = None
+    predicted_seconds: float | None = None
+    wall: float = 0.0
+    calibration: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the case ran and was timed."""
+        return self.status == "ok"
+
+    @property
+    def median(self) -> float:
+        """Median seconds of the timed repeats (the warm-up if there were none)."""
+        return statistics.median(self.times) if self.times else self.warmup
+
+    @property
+    def increment(self) -> int:
+        """Peak RSS minus the baseline, in bytes: the loss's own memory."""
+        return max(0, self.peak_rss - self.baseline_rss)
+
+    def views(self) -> int:
+        """Rows of the logits matrix per pair: 1 (CLIP) or 2 (NT-Xent)."""
+        return 1 if IMPLS[self.impl].family == "clip" else 2
+
+    def flops(self, dim: int) -> float:
+        """Counted flops of one forward+backward: ``6 * (views * N)^2 * D``."""
+        return 6.0 * float(self.views() * self.n) ** 2 * dim
+
+
+@dataclass
+class GemmResult:
+    """The GEMM throughput measured in its own worker.
+
+    Attributes:
+        status: "ok" or the failure.
+        message: Failure text.
+        shapes: Per GEMM: ``m``, ``k``, ``n``, ``transpose_a``, ``times``, ``gflops``.
+        facts: ``torch``, ``threads``, ``interop_threads``, ``blas``, ``mkldnn``.
+    """
+
+    status: str
+    message: str = ""
+    shapes: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ceiling(self) -> float | None:
+        """GFLOP/s of the square GEMM, or None if it was not measured."""
+        return float(self.shapes[0]["gflops"]) if self.shapes else None
+
+
+def _gib(value: float) -> str:
+    return f"{value / GIB:.2f}"
+
+
+def _seconds(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _ratio(numerator: CaseRow | None, denominator: CaseRow) -> str:
+    if numerator is None or not numerator.ok or not denominator.ok:
+        return "-"
+    return f"{numerator.median / denominator.median:.2f}x"
+
+
+def _shape_label(shape: dict[str, Any]) -> str:
+    m, k, n = shape["m"], shape["k"], shape["n"]
+    if shape["transpose_a"]:
+        return f"({k} x {m}).T @ ({k} x {n})"
+    return f"({m} x {k}) @ ({k} x {n})"
+
+
+def render_machine(cpu: str, cpus: int, gemm: GemmResult, dim: int) -> list[str]:
+    """Markdown lines: machine facts and the GEMM table.
+
+    Args:
+        cpu: CPU model name.
+        cpus: Logical CPUs the OS reports.
+        gemm: The GEMM measurement.
+        dim: Embedding dimension D.
+
+    Returns:
+        Lines of Markdown.
+    """
+    facts = gemm.facts
+    lines = [
+        "# InfoNCE scaling benchmark",
+        "",
+        f"- CPU: {cpu} ({cpus} logical CPUs)",
+        f"- torch {facts.get('torch', '?')}, {facts.get('threads', '?')} intra-op threads, "
+        f"BLAS {facts.get('blas', '?')}, mkldnn {facts.get('mkldnn', '?')}",
+        f"- float32 on CPU, D = {dim}, temperature 0.07; each case runs in a fresh process "
+        "(one warm-up, then timed repeats of loss + backward)",
+        "",
+        "## GEMM throughput (torch.mm, float32, measured in this run)",
+        "",
+    ]
+    if not gemm.shapes:
+        return [*lines, f"GEMM measurement failed: {gemm.message}", ""]
+    lines += ["| GEMM | GFLOP/s (median) | role |", "| --- | ---: | --- |"]
+    for index, shape in enumerate(gemm.shapes):
+        role = "**ceiling**" if index == 0 else "tiled-loss shape (information)"
+        lines.append(f"| {_shape_label(shape)} | {shape['gflops']:.1f} | {role} |")
+    return [*lines, ""]
+
+
+def _family_rows(rows: list[CaseRow], family: Family) -> list[CaseRow]:
+    return [r for r in rows if not r.calibration and IMPLS[r.impl].family == family]
+
+
+def render_family(rows: list[CaseRow], family: Family, dim: int, ceiling: float | None) -> list[str]:
+    """Markdown lines: the table of one loss family.
+
+    Args:
+        rows: All rows of the run.
+        family: Which family's table.
+        dim: Embedding dimension D.
+        ceiling: GEMM ceiling in GFLOP/s, if measured.
+
+    Returns:
+        Lines of Markdown (empty if the family has no rows).
+    """
+    selected = _family_rows(rows, family)
+    if not selected:
+        return []
+    ref_a, ref_b = FAMILY_REFERENCES[family]
+    lines = [
+        f"## {FAMILY_TITLES[family]}",
+        "",
+        FAMILY_FLOPS[family],
+        "",
+        f"| N | impl | time (s): median [min-max] | reps | peak RSS (GiB) | RSS increment (GiB) "
+        f"| GFLOP/s | % of ceiling | speed-up vs {ref_a} | vs {ref_b} |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    by_key = {(r.n, r.impl): r for r in selected}
+    for row in selected:
+        if not row.ok:
+            lines.append(f"| {row.n} | {row.impl} | {row.status}: {row.message} "
+                         "| - | - | - | - | - | - | - |")
+            continue
+        if row.times:
+            time_text = (
+                f"{_seconds(row.median)} [{_seconds(min(row.times))}-{_seconds(max(row.times))}]"
+            )
+            reps = str(len(row.times))
+        else:
+            time_text = f"{_seconds(row.warmup)} (warm-up only)"
+            reps = "0"
+        gflops = row.flops(dim) / row.median / 1e9
+        share = f"{100 * gflops / ceiling:.1f}" if ceiling else "-"
+        lines.append(
+            f"| {row.n} | {row.impl} | {time_text} | {reps} | {_gib(row.peak_rss)} "
+            f"| +{_gib(row.increment)} | {gflops:.1f} | {share} "
+            f"| {_ratio(by_key.get((row.n, ref_a)), row)} "
+            f"| {_ratio(by_key.get((row.n, ref_b)), row)} |"
+        )
+    lines += [
+        "",
+        "speed-up = time(reference) / time(row), same N, same run; "
+        "RSS increment = peak RSS - RSS after imports and input creation.",
+        "",
+    ]
+    return lines
+
+
+def render_ratios(rows: list[CaseRow], reference: str, others: tuple[str, ...]) -> list[str]:
+    """Markdown lines: time and memory ratios of ``others`` against ``reference``, per N.
+
+    Args:
+        rows: All rows of the run.
+        reference: Name of the implementation in the denominators (e.g. "contrastkit").
+        others: Names of the implementations in the numerators (same family).
+
+    Returns:
+        Lines of Markdown (empty if the reference never ran).
+    """
+    main = [r for r in rows if not r.calibration]
+    by_key = {(r.n, r.impl): r for r in main}
+    sizes = sorted({r.n for r in main if r.impl == reference and r.ok})
+    present = [o for o in others if any(r.impl == o for r in main)]
+    if not sizes or not present:
+        return []
+    header = ["N"]
+    header += [f"time {o} / {reference}" for o in present]
+    header += [f"peak RSS {name} (GiB)" for name in (reference, *present)]
+    header += [f"RSS increment {o} / {reference}" for o in present]
+    lines = [
+        f"## Ratios against {reference} (same run)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---:" for _ in header) + " |",
+    ]
+    for n in sizes:
+        ref = by_key[(n, reference)]
+        cells = [str(n)]
+        cells += [_ratio(by_key.get((n, o)), ref) for o in present]
+        for name in (reference, *present):
+            row = by_key.get((n, name))
+            cells.append(_gib(row.peak_rss) if row is not None and row.ok else "-")
+        for o in present:
+            row = by_key.get((n, o))
+            ok = row is not None and row.ok and ref.increment > 0
+            cells.append(f"{row.increment / ref.increment:.1f}x" if ok and row else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def check_losses(rows: list[CaseRow], rtol: float = 1e-3) -> list[str]:
+    """Compare the loss values of the implementations of one family at each N.
+
+    Args:
+        rows: All rows of the run.
+        rtol: Relative tolerance.
+
+    Returns:
+        One line per (family, N) whose values disagree, or one line saying they all agree.
+    """
+    problems = []
+    checked = 0
+    groups: dict[tuple[str, int], list[CaseRow]] = {}
+    for row in rows:
+        if row.ok and row.loss is not None:
+            groups.setdefault((IMPLS[row.impl].family, row.n), []).append(row)
+    for (family, n), group in sorted(groups.items()):
+        if len(group) < 2:
+            continue
+        checked += 1
+        ref = group[0].loss or 0.0
+        if any(abs((r.loss or 0.0) - ref) > rtol * max(1.0, abs(ref)) for r in group):
+            values = ", ".join(f"{r.impl}={r.loss:.6f}" for r in group)
+            problems.append(f"- loss values DISAGREE ({family}, N={n}): {values}")
+    if problems:
+        return problems
+    if checked:
+        return [f"- Loss values agree within rtol {rtol:g} in each family at each N ({checked} "
+                "groups compared)."]
+    return []

@@ -1,0 +1,413 @@
+r"""Tiled reductions over the score matrix, each an autograd Function with its own backward.
+
+The score of anchor ``i`` (a row of ``a``, shape ``(N, D)``) and candidate ``j`` (a row of ``b``,
+shape ``(M, D)``) is
+
+.. math::
+
+    s_{ij} = \text{scale} \cdot m_{ij} \cdot \langle a_i, b_j \rangle
+
+where ``m_ij`` is a per-anchor multiplier on positive pairs (1 elsewhere). The matrix ``S`` is
+never held: the forward pass walks over tiles of ``row_chunk x col_chunk`` scores and keeps only
+per-row / per-column statistics; the backward pass recomputes each tile, forms ``dL/dS`` for it in
+closed form and accumulates ``dA += dS B`` and ``dB += dS^T A``. Memory is ``O((N + M) D)`` plus
+one tile. Inputs that need no gradient cost no gradient GEMM.
+
+Numerics: statistics are kept in float32 for float32 / bfloat16 / float16 inputs and in float64
+for float64 inputs. When the scores are provably bounded (``|s| <= R`` with ``R`` small enough
+that ``exp(s)`` neither overflows nor underflows) one unshifted ``exp`` per score serves both the
+row and the column statistics; otherwise each direction uses its own running maximum (the usual
+online log-sum-exp).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from contrastkit.core.pairs import PairMask
+
+_LOG2E = 1.4426950408889634
+# Largest score bound for which the unshifted path is exact: e^{±R} and sums of up to 2^31 such
+# terms stay in the normal range of the statistics dtype.
+_FAST_BOUND = {torch.float32: 60.0, torch.float64: 600.0}
+
+DEFAULT_ROW_CHUNK = 1024
+DEFAULT_COL_CHUNK = 8192
+
+
+def stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype statistics are accumulated in for inputs of ``dtype``."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def tile_sizes(n: int, m: int, chunk_size: int | None) -> tuple[int, int]:
+    """Rows and columns per tile; ``chunk_size`` sets both when given."""
+    if chunk_size is not None:
+        return max(1, min(chunk_size, n)), max(1, min(chunk_size, m))
+    return min(DEFAULT_ROW_CHUNK, n), min(DEFAULT_COL_CHUNK, m)
+
+
+def _tiles(n: int, m: int, rc: int, cc: int) -> Iterator[tuple[int, int, int, int]]:
+    for r0 in range(0, n, rc):
+        r1 = min(r0 + rc, n)
+        for c0 in range(0, m, cc):
+            yield r0, r1, c0, min(c0 + cc, m)
+
+
+class _Buffers:
+    """Reusable tile buffers keyed by shape (avoids a fresh allocation per tile)."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
+        self.dtype, self.device = dtype, device
+        self._bufs: dict[tuple[int, int, int], Tensor] = {}
+
+    def get(self, rows: int, cols: int, slot: int = 0) -> Tensor:
+        key = (rows, cols, slot)
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = torch.empty(rows, cols, dtype=self.dtype, device=self.device)
+            self._bufs[key] = buf
+        return buf
+
+
+def _score_bound(a: Tensor, b: Tensor, scale: Tensor, mult: Tensor | None) -> float:
+    """An upper bound on ``|s_ij|`` computed in O((N + M) D)."""
+    bound = float(scale.abs()) * float(a.norm(dim=1).max()) * float(b.norm(dim=1).max())
+    if mult is not None:
+        bound *= max(1.0, float(mult.abs().max()))
+    return bound
+
+
+def _use_fast(cdt: torch.dtype, mask: PairMask, mult: Tensor | None, bound: float) -> bool:
+    return mult is None and mask.groups == "any" and bound <= _FAST_BOUND[cdt]
+
+
+def _zero_diagonal(buf: Tensor, r0: int, r1: int, c0: int, c1: int) -> None:
+    """Zero the entries ``j == i`` of a tile, if it crosses the diagonal."""
+    if r0 < c1 and c0 < r1:
+        buf.diagonal(offset=r0 - c0).zero_()
+
+
+def _scores_tile(
+    out: Tensor,
+    a: Tensor,
+    b: Tensor,
+    scale: float,
+    mask: PairMask,
+    mult: Tensor | None,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+) -> tuple[Tensor, Tensor | None]:
+    """Natural-log scores of a tile with masked pairs at ``-inf``; also the multiplier tile."""
+    torch.mm(a[r0:r1], b[c0:c1].T, out=out)
+    out.mul_(scale)
+    mtile: Tensor | None = None
+    if mult is not None:
+        pos = mask.positive_tile(r0, r1, c0, c1, out.device)
+        mtile = torch.where(pos, mult[r0:r1, None].to(out.dtype), 1.0)
+        out.mul_(mtile)
+    keep = mask.tile(r0, r1, c0, c1, out.device)
+    if keep is not None:
+        out.masked_fill_(~keep, -math.inf)
+    return out, mtile
+
+
+def _lse_forward(
+    a: Tensor,
+    b: Tensor,
+    scale: float,
+    mask: PairMask,
+    mult: Tensor | None,
+    rows: bool,
+    cols: bool,
+    rc: int,
+    cc: int,
+    fast: bool,
+) -> tuple[Tensor, Tensor]:
+    n, m = a.shape[0], b.shape[0]
+    cdt, dev = a.dtype, a.device
+    bufs = _Buffers(cdt, dev)
+    if fast:
+        row_sum = torch.zeros(n, dtype=cdt, device=dev)
+        col_sum = torch.zeros(m, dtype=cdt, device=dev)
+        a2 = a * (scale * _LOG2E)
+        for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
+            e = bufs.get(r1 - r0, c1 - c0)
+            torch.mm(a2[r0:r1], b[c0:c1].T, out=e)
+            e.exp2_()
+            if mask.exclude_self:
+                _zero_diagonal(e, r0, r1, c0, c1)
+            if rows:
+                row_sum[r0:r1] += e.sum(1)
+            if cols:
+                col_sum[c0:c1] += e.sum(0)
+        return row_sum.log(), col_sum.log()
+
+    neg_inf = -math.inf
+    row_max = torch.full((n,), neg_inf, dtype=cdt, device=dev)
+    row_sum = torch.zeros(n, dtype=cdt, device=dev)
+    col_max = torch.full((m,), neg_inf, dtype=cdt, device=dev)
+    col_sum = torch.zeros(m, dtype=cdt, device=dev)
+    for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
+        s, _ = _scores_tile(bufs.get(r1 - r0, c1 - c0), a, b, scale, mask, mult, r0, r1, c0, c1)
+        e = bufs.get(r1 - r0, c1 - c0, slot=1)
+        if rows:
+            _online_update(s, e, row_max, row_sum, r0, r1, dim=1)
+        if cols:
+            _online_update(s, e, col_max, col_sum, c0, c1, dim=0)
+    return _finish(row_max, row_sum), _finish(col_max, col_sum)
+
+
+def _online_update(
+    s: Tensor, e: Tensor, run_max: Tensor, run_sum: Tensor, k0: int, k1: int, dim: int
+) -> None:
+    """Merge a tile into running (max, sum of exp(s - max)) along ``dim`` (1: rows, 0: cols)."""
+    new_max = torch.maximum(run_max[k0:k1], s.amax(dim))
+    shift = torch.where(torch.isinf(new_max), 0.0, new_max)
+    old = run_sum[k0:k1] * torch.exp(run_max[k0:k1] - shift)
+    torch.sub(s, shift[:, None] if dim == 1 else shift[None, :], out=e)
+    e.exp_()
+    run_sum[k0:k1] = torch.where(torch.isinf(run_max[k0:k1]), 0.0, old) + e.sum(dim)
+    run_max[k0:k1] = new_max
+
+
+def _finish(run_max: Tensor, run_sum: Tensor) -> Tensor:
+    shift = torch.where(torch.isinf(run_max), 0.0, run_max)
+    return torch.where(run_sum > 0, shift + run_sum.log(), -math.inf)
+
+
+def _coeffs(grad: Tensor | None, lse: Tensor, fast: bool) -> Tensor | None:
+    """Per-row (or per-column) factors of the backward: ``g`` (robust) or ``g e^{-lse}`` (fast)."""
+    if grad is None:
+        return None
+    g = torch.where(torch.isfinite(lse), grad.to(lse.dtype), 0.0)
+    if not fast:
+        return g
+    return g * torch.exp(-torch.where(torch.isfinite(lse), lse, 0.0))
+
+
+def _lse_backward(
+    a: Tensor,
+    b: Tensor,
+    scale: float,
+    mask: PairMask,
+    mult: Tensor | None,
+    lse_r: Tensor,
+    lse_c: Tensor,
+    u: Tensor | None,
+    v: Tensor | None,
+    rc: int,
+    cc: int,
+    fast: bool,
+    need_a: bool,
+    need_b: bool,
+) -> tuple[Tensor, Tensor]:
+    """Return ``dS B`` and ``dS^T A`` where ``dS`` is the gradient w.r.t. the unscaled dots."""
+    n, m = a.shape[0], b.shape[0]
+    cdt, dev = a.dtype, a.device
+    bufs = _Buffers(cdt, dev)
+    da = torch.zeros_like(a)
+    db = torch.zeros_like(b)
+    a2 = a * (scale * _LOG2E) if fast else a
+    lr = torch.where(torch.isfinite(lse_r), lse_r, 0.0)
+    lc = torch.where(torch.isfinite(lse_c), lse_c, 0.0)
+    for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
+        t = bufs.get(r1 - r0, c1 - c0)
+        if fast:
+            torch.mm(a2[r0:r1], b[c0:c1].T, out=t)
+            t.exp2_()
+            if mask.exclude_self:
+                _zero_diagonal(t, r0, r1, c0, c1)
+            w = bufs.get(r1 - r0, c1 - c0, slot=1)
+            if u is not None and v is not None:
+                torch.add(u[r0:r1, None], v[None, c0:c1], out=w)
+                t.mul_(w)
+            elif u is not None:
+                t.mul_(u[r0:r1, None])
+            elif v is not None:
+                t.mul_(v[None, c0:c1])
+            ds = t
+        else:
+            s, mtile = _scores_tile(t, a, b, scale, mask, mult, r0, r1, c0, c1)
+            ds = bufs.get(r1 - r0, c1 - c0, slot=1)
+            ds.zero_()
+            e = bufs.get(r1 - r0, c1 - c0, slot=2)
+            if u is not None:
+                torch.sub(s, lr[r0:r1, None], out=e)
+                ds.addcmul_(e.exp_(), u[r0:r1, None])
+            if v is not None:
+                torch.sub(s, lc[None, c0:c1], out=e)
+                ds.addcmul_(e.exp_(), v[None, c0:c1])
+            if mtile is not None:
+                ds.mul_(mtile)
+        if need_a:
+            da[r0:r1].addmm_(ds, b[c0:c1])
+        if need_b:
+            db[c0:c1].addmm_(ds.T, a[r0:r1])
+    return da, db
+
+
+class TiledLogSumExp(torch.autograd.Function):
+    """Row and/or column log-sum-exp of the masked score matrix, in tiles."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        a: Tensor,
+        b: Tensor,
+        scale: Tensor,
+        mask: PairMask,
+        mult: Tensor | None,
+        rows: bool,
+        cols: bool,
+        chunk_size: int | None,
+    ) -> tuple[Tensor, Tensor]:
+        """Compute ``(lse_rows (N,), lse_cols (M,))``; a direction not asked for is empty."""
+        cdt = stats_dtype(a.dtype)
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            a_c, b_c = a.detach().to(cdt), b.detach().to(cdt)
+            mult_c = None if mult is None else mult.detach().to(cdt)
+            sc = float(scale)
+            fast = _use_fast(cdt, mask, mult_c, _score_bound(a_c, b_c, scale, mult_c))
+            rc, cc = tile_sizes(a.shape[0], b.shape[0], chunk_size)
+            lse_r, lse_c = _lse_forward(a_c, b_c, sc, mask, mult_c, rows, cols, rc, cc, fast)
+        ctx.save_for_backward(a, b, scale, lse_r, lse_c)
+        ctx.mask, ctx.mult, ctx.rows, ctx.cols = mask, mult_c, rows, cols
+        ctx.tiles, ctx.fast = (rc, cc), fast
+        if not rows:
+            lse_r = lse_r.new_empty(0)
+        if not cols:
+            lse_c = lse_c.new_empty(0)
+        ctx.mark_non_differentiable(*([] if rows else [lse_r]), *([] if cols else [lse_c]))
+        return lse_r, lse_c
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_r: Tensor | None, grad_c: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        """Recompute each tile and accumulate the input gradients."""
+        a, b, scale, lse_r, lse_c = ctx.saved_tensors
+        need_a, need_b, need_s = ctx.needs_input_grad[:3]
+        cdt = lse_r.dtype
+        u = _coeffs(grad_r if ctx.rows else None, lse_r, ctx.fast)
+        v = _coeffs(grad_c if ctx.cols else None, lse_c, ctx.fast)
+        if u is None and v is None:
+            return None, None, None, None, None, None, None, None
+        a_c, b_c = a.detach().to(cdt), b.detach().to(cdt)
+        sc = float(scale)
+        rc, cc = ctx.tiles
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            da, db = _lse_backward(
+                a_c, b_c, sc, ctx.mask, ctx.mult, lse_r, lse_c, u, v, rc, cc, ctx.fast,
+                need_a or need_s, need_b,
+            )
+        grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
+        grad_a = (da * sc).to(a.dtype) if need_a else None
+        grad_b = (db * sc).to(b.dtype) if need_b else None
+        return grad_a, grad_b, grad_scale, None, None, None, None, None
+
+
+def _softplus_tile(
+    out: Tensor,
+    a: Tensor,
+    b: Tensor,
+    scale: float,
+    offset: Tensor,
+    sign: float,
+    mask: PairMask,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+) -> tuple[Tensor, Tensor | None]:
+    """``z = sign * (s + offset_i)`` for a tile, and the tile's keep-mask."""
+    torch.mm(a[r0:r1], b[c0:c1].T, out=out)
+    out.mul_(scale).add_(offset[r0:r1, None]).mul_(sign)
+    return out, mask.tile(r0, r1, c0, c1, out.device)
+
+
+class TiledPairSoftplus(torch.autograd.Function):
+    r"""Per-row sums :math:`\sum_{j \in C_i} \operatorname{softplus}(\sigma (s_{ij} + r_i))`."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        a: Tensor,
+        b: Tensor,
+        scale: Tensor,
+        offset: Tensor,
+        sign: float,
+        mask: PairMask,
+        chunk_size: int | None,
+    ) -> Tensor:
+        """Compute the per-row sums, shape ``(N,)``."""
+        cdt = stats_dtype(a.dtype)
+        n, m = a.shape[0], b.shape[0]
+        rc, cc = tile_sizes(n, m, chunk_size)
+        out = torch.zeros(n, dtype=cdt, device=a.device)
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            a_c, b_c, off = a.detach().to(cdt), b.detach().to(cdt), offset.detach().to(cdt)
+            bufs = _Buffers(cdt, a.device)
+            sc = float(scale)
+            for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
+                z, keep = _softplus_tile(
+                    bufs.get(r1 - r0, c1 - c0), a_c, b_c, sc, off, sign, mask, r0, r1, c0, c1
+                )
+                sp = torch.nn.functional.softplus(z)
+                if keep is not None:
+                    sp.masked_fill_(~keep, 0.0)
+                out[r0:r1] += sp.sum(1)
+        ctx.save_for_backward(a, b, scale, offset)
+        ctx.sign, ctx.mask, ctx.tiles = sign, mask, (rc, cc)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        """Recompute each tile; ``d/ds = sign * sigmoid(z)`` on kept pairs."""
+        a, b, scale, offset = ctx.saved_tensors
+        need_a, need_b, need_s, need_o = ctx.needs_input_grad[:4]
+        cdt = stats_dtype(a.dtype)
+        n, m = a.shape[0], b.shape[0]
+        rc, cc = ctx.tiles
+        sign: float = ctx.sign
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            a_c, b_c, off = a.detach().to(cdt), b.detach().to(cdt), offset.detach().to(cdt)
+            g = grad.to(cdt)
+            sc = float(scale)
+            bufs = _Buffers(cdt, a.device)
+            da = torch.zeros_like(a_c)
+            db = torch.zeros_like(b_c)
+            d_off = torch.zeros(n, dtype=cdt, device=a.device)
+            for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
+                z, keep = _softplus_tile(
+                    bufs.get(r1 - r0, c1 - c0), a_c, b_c, sc, off, sign, ctx.mask, r0, r1, c0, c1
+                )
+                ds = z.sigmoid_().mul_(g[r0:r1, None] * sign)
+                if keep is not None:
+                    ds.masked_fill_(~keep, 0.0)
+                if need_o:
+                    d_off[r0:r1] += ds.sum(1)
+                if need_a or need_s:
+                    da[r0:r1].addmm_(ds, b_c[c0:c1])
+                if need_b:
+                    db[c0:c1].addmm_(ds.T, a_c[r0:r1])
+        grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
+        return (
+            (da * sc).to(a.dtype) if need_a else None,
+            (db * sc).to(b.dtype) if need_b else None,
+            grad_scale,
+            d_off.to(offset.dtype) if need_o else None,
+            None,
+            None,
+            None,
+        )

@@ -1,0 +1,48 @@
+"""Shared argument checks and preparation for the loss functions."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from contrastkit.core import validation as v
+from contrastkit.core.tiled import stats_dtype
+from contrastkit.core.validation import Impl, Reduction
+
+
+def check_common(reduction: Reduction, chunk_size: int | None, impl: Impl) -> None:
+    """Validate the keyword arguments every loss takes."""
+    v.check_reduction(reduction)
+    v.check_chunk_size(chunk_size)
+    v.check_impl(impl)
+
+
+def prepare_pair(
+    name_a: str, a: Tensor, name_b: str, b: Tensor, *, normalize: bool, same_batch: bool
+) -> tuple[Tensor, Tensor]:
+    """Validate two embedding matrices, upcast low precision to float32, normalize if asked.
+
+    Statistics are float32 for bfloat16 / float16 inputs, so the embeddings are upcast once
+    (``O(N D)``) before anything else; gradients flow back in the input dtype.
+    """
+    v.check_embeddings(name_a, a)
+    v.check_embeddings(name_b, b)
+    v.check_same_width(name_a, a, name_b, b)
+    if same_batch:
+        v.check_same_batch(name_a, a, name_b, b)
+    elif b.shape[0] < a.shape[0]:
+        raise ValueError(
+            f"`{name_b}` must have at least as many rows as `{name_a}` (row i of `{name_a}` is "
+            f"positive with row i of `{name_b}`); got {b.shape[0]} < {a.shape[0]}."
+        )
+    a, b = a.to(stats_dtype(a.dtype)), b.to(stats_dtype(b.dtype))
+    if normalize:
+        a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    return a, b
+
+
+def prepare_one(name: str, x: Tensor, *, normalize: bool) -> Tensor:
+    """Validate one embedding matrix and L2-normalize it if asked."""
+    v.check_embeddings(name, x)
+    x = x.to(stats_dtype(x.dtype))
+    return F.normalize(x, dim=1) if normalize else x

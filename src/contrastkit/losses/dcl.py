@@ -1,0 +1,203 @@
+"""Decoupled contrastive learning (DCL) and its von Mises-Fisher weighted form (DCLW)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from contrastkit import core
+from contrastkit.core import PairMask
+from contrastkit.core import validation as v
+from contrastkit.core.validation import Impl, Reduction
+from contrastkit.losses._base import ContrastiveLoss, Paper
+from contrastkit.losses._inputs import check_common, prepare_pair
+
+
+def _decoupled(
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float | Tensor,
+    sigma: float | None,
+    normalize: bool,
+    reduction: Reduction,
+    chunk_size: int | None,
+    impl: Impl,
+) -> Tensor:
+    v.check_temperature("temperature", temperature)
+    check_common(reduction, chunk_size, impl)
+    a, b = prepare_pair("z1", z1, "z2", z2, normalize=normalize, same_batch=True)
+    n = a.shape[0]
+    z = torch.cat([a, b])
+    scale = 1.0 / core.as_scale(temperature, z)
+    item = torch.arange(n, device=z.device).repeat(2)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    negatives = PairMask(row_groups=item, col_groups=item, groups="different")
+    lse, _ = core.logsumexp(z, z, scale, mask=negatives, chunk_size=chunk_size, impl=impl)
+    pos = core.paired_scores(z, z, scale, partner)
+    if sigma is not None:
+        pos = pos * von_mises_fisher_weights(a, b, sigma).repeat(2)
+    return core.reduce(lse - pos, reduction)
+
+
+def von_mises_fisher_weights(z1: Tensor, z2: Tensor, sigma: float) -> Tensor:
+    r"""DCLW's positive-pair weights :math:`w_i = 2 - N \operatorname{softmax}_i(\langle z^1_i,
+    z^2_i \rangle / \sigma)`, detached (no gradient), shape ``(N,)``."""
+    sim = (z1.detach() * z2.detach()).sum(1) / sigma
+    return 2.0 - z1.shape[0] * torch.softmax(sim, dim=0)
+
+
+def dcl(
+    z1: Tensor,
+    z2: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    normalize: bool = True,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+    impl: Impl = "auto",
+) -> Tensor:
+    r"""Decoupled contrastive loss: the positive pair is removed from the denominator.
+
+    With :math:`z = [z^1; z^2]` (2N rows), :math:`p(k)` the other view of item :math:`k` and
+    :math:`s_{kl} = \langle z_k, z_l \rangle / \tau`,
+
+    .. math::
+
+        \ell_k = -s_{k, p(k)} + \log \sum_{l \notin \{k, p(k)\}} e^{s_{kl}}, \qquad
+        \mathcal{L} = \frac{1}{2N} \sum_{k=1}^{2N} \ell_k
+
+    i.e. both directions averaged, as in the paper's Eq. 6.
+
+    Args:
+        z1: First views, shape ``(N, D)``.
+        z2: Second views, shape ``(N, D)``.
+        temperature: :math:`\tau > 0`.
+        normalize: L2-normalize first.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(2N,)``).
+        chunk_size: Rows and columns per tile; ``None`` chooses.
+        impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+
+    Example:
+        >>> import torch
+        >>> dcl(torch.randn(4, 8), torch.randn(4, 8)).shape
+        torch.Size([])
+
+    References:
+        Yeh et al., 2022, arXiv:2110.06848.
+
+    Peers: ``lightly.loss.DCLLoss``.
+    """
+    return _decoupled(z1, z2, temperature, None, normalize, reduction, chunk_size, impl)
+
+
+def dclw(
+    z1: Tensor,
+    z2: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    sigma: float = 0.5,
+    normalize: bool = True,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+    impl: Impl = "auto",
+) -> Tensor:
+    r"""DCL with the positive term weighted by a von Mises-Fisher weight.
+
+    .. math::
+
+        \ell_k = -w_{k} s_{k, p(k)} + \log \sum_{l \notin \{k, p(k)\}} e^{s_{kl}}, \qquad
+        w_i = 2 - N \operatorname{softmax}_i\big(\langle z^1_i, z^2_i \rangle / \sigma\big)
+
+    (the same :math:`w_i` for both views of item :math:`i`; :math:`w` is detached, as in the
+    authors' and lightly's code). See :func:`dcl` for the other arguments.
+
+    Args:
+        z1: First views, shape ``(N, D)``.
+        z2: Second views, shape ``(N, D)``.
+        temperature: :math:`\tau > 0`.
+        sigma: :math:`\sigma > 0` of the weight.
+        normalize: L2-normalize first (the weight uses the normalized embeddings).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(2N,)``).
+        chunk_size: Rows and columns per tile; ``None`` chooses.
+        impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+
+    Example:
+        >>> import torch
+        >>> dclw(torch.randn(4, 8), torch.randn(4, 8)).shape
+        torch.Size([])
+
+    References:
+        Yeh et al., 2022, arXiv:2110.06848.
+
+    Peers: ``lightly.loss.DCLWLoss``.
+    """
+    v.check_positive_float("sigma", sigma)
+    return _decoupled(z1, z2, temperature, sigma, normalize, reduction, chunk_size, impl)
+
+
+class DCLLoss(ContrastiveLoss):
+    """Module form of :func:`dcl`; the arguments are the same."""
+
+    catalog_id = "dcl"
+    family = "C. decoupled denominators"
+    paper = Paper("Yeh et al.", 2022, "2110.06848", "Decoupled Contrastive Learning")
+    inputs = ("z1", "z2")
+    symmetric_inputs = True
+    peers = ("lightly.loss.DCLLoss",)
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.1,
+        normalize: bool = True,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+        impl: Impl = "auto",
+    ) -> None:
+        super().__init__()
+        v.check_temperature("temperature", temperature)
+        check_common(reduction, chunk_size, impl)
+        self.temperature, self.normalize = temperature, normalize
+        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """Compute the loss; see :func:`dcl`."""
+        return dcl(
+            z1, z2, temperature=self.temperature, normalize=self.normalize,
+            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+        )
+
+
+class DCLWLoss(ContrastiveLoss):
+    """Module form of :func:`dclw`; the arguments are the same."""
+
+    catalog_id = "dclw"
+    family = "C. decoupled denominators"
+    paper = Paper("Yeh et al.", 2022, "2110.06848", "Decoupled Contrastive Learning")
+    inputs = ("z1", "z2")
+    symmetric_inputs = True
+    peers = ("lightly.loss.DCLWLoss",)
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.1,
+        sigma: float = 0.5,
+        normalize: bool = True,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+        impl: Impl = "auto",
+    ) -> None:
+        super().__init__()
+        v.check_temperature("temperature", temperature)
+        v.check_positive_float("sigma", sigma)
+        check_common(reduction, chunk_size, impl)
+        self.temperature, self.sigma, self.normalize = temperature, sigma, normalize
+        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """Compute the loss; see :func:`dclw`."""
+        return dclw(
+            z1, z2, temperature=self.temperature, sigma=self.sigma, normalize=self.normalize,
+            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+        )

@@ -1,0 +1,139 @@
+"""InfoNCE: one positive per anchor among in-batch (and extra) negatives."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from contrastkit import core
+from contrastkit.core import validation as v
+from contrastkit.core.validation import Impl, Reduction
+from contrastkit.losses._base import ContrastiveLoss, Paper
+from contrastkit.losses._inputs import check_common, prepare_pair
+
+
+def infonce(
+    query: Tensor,
+    key: Tensor,
+    *,
+    temperature: float | Tensor = 0.07,
+    symmetric: bool = False,
+    normalize: bool = True,
+    weights: Tensor | None = None,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+    impl: Impl = "auto",
+) -> Tensor:
+    r"""InfoNCE over in-batch negatives.
+
+    Row ``i`` of ``query`` is positive with row ``i`` of ``key``; every other key is a negative,
+    including rows ``N..M-1`` of ``key`` (extra negatives such as a queue). With
+    :math:`s_{ij} = \langle q_i, k_j \rangle / \tau`,
+
+    .. math::
+
+        \ell_i = -s_{ii} + \log \sum_{j=1}^{M} e^{s_{ij}}, \qquad
+        \ell'_i = -s_{ii} + \log \sum_{j=1}^{N} e^{s_{ji}}
+
+    One-way returns :math:`w_i \ell_i`; ``symmetric=True`` (CLIP) returns
+    :math:`w_i (\ell_i + \ell'_i) / 2` and needs ``M == N``. ``"mean"`` is
+    :math:`\sum_i w_i \ell_i / N`.
+
+    Equivalent to ``F.cross_entropy(q @ k.T / tau, arange(N))`` (plus the transposed term when
+    symmetric) but, tiled, never materializes the ``N x M`` logits: memory is ``O((N + M) D)``
+    plus one tile, in forward and backward.
+
+    Args:
+        query: Shape ``(N, D)``.
+        key: Shape ``(M, D)`` with ``M >= N``.
+        temperature: :math:`\tau > 0`; a float or a 0-dim tensor (may require grad).
+        symmetric: Average in the key-to-query direction (requires ``M == N``).
+        normalize: L2-normalize both inputs first (cosine similarity).
+        weights: Shape ``(N,)`` per-anchor weights :math:`w_i`; both directions use them.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``).
+        chunk_size: Rows and columns per tile; ``None`` chooses.
+        impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+
+    Returns:
+        The loss, in float32 for low-precision inputs (statistics dtype).
+
+    Example:
+        >>> import torch
+        >>> q, k = torch.randn(4, 8), torch.randn(6, 8)
+        >>> infonce(q, k, temperature=0.5).shape
+        torch.Size([])
+
+    References:
+        Oord et al., 2018, arXiv:1807.03748. Radford et al. (CLIP), 2021, arXiv:2103.00020.
+
+    Peers: ``info_nce.InfoNCE``, ``pytorch_metric_learning.losses.NTXentLoss`` (with ``ref_emb``).
+    """
+    v.check_temperature("temperature", temperature)
+    q, k = prepare_pair("query", query, "key", key, normalize=normalize, same_batch=False)
+    if symmetric and k.shape[0] != q.shape[0]:
+        raise ValueError(
+            f"symmetric=True needs `key` with as many rows as `query` ({q.shape[0]}); got "
+            f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
+        )
+    scale = 1.0 / core.as_scale(temperature, q)
+    return infonce_scaled(q, k, scale, symmetric, weights, reduction, chunk_size, impl)
+
+
+def infonce_scaled(
+    q: Tensor,
+    k: Tensor,
+    scale: Tensor,
+    symmetric: bool,
+    weights: Tensor | None,
+    reduction: Reduction,
+    chunk_size: int | None,
+    impl: Impl,
+) -> Tensor:
+    """InfoNCE on prepared (validated, normalized) inputs with a scale tensor; see :func:`infonce`."""
+    check_common(reduction, chunk_size, impl)
+    n = q.shape[0]
+    if weights is not None:
+        v.check_weights("weights", weights, n)
+    lse_r, lse_c = core.logsumexp(
+        q, k, scale, rows=True, cols=symmetric, chunk_size=chunk_size, impl=impl
+    )
+    pos = core.paired_scores(q, k, scale)
+    loss = lse_r - pos
+    if symmetric:
+        loss = 0.5 * (loss + (lse_c - pos))
+    if weights is not None:
+        loss = loss * weights.to(loss.dtype)
+    return core.reduce(loss, reduction)
+
+
+class InfoNCELoss(ContrastiveLoss):
+    """Module form of :func:`infonce`; the arguments are the same."""
+
+    catalog_id = "infonce"
+    family = "A. softmax cross-entropy, one positive"
+    paper = Paper("Oord et al.", 2018, "1807.03748", "Representation Learning with CPC")
+    inputs = ("query", "key")
+    peers = ("info_nce.InfoNCE", "pytorch_metric_learning.losses.NTXentLoss")
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.07,
+        symmetric: bool = False,
+        normalize: bool = True,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+        impl: Impl = "auto",
+    ) -> None:
+        super().__init__()
+        v.check_temperature("temperature", temperature)
+        check_common(reduction, chunk_size, impl)
+        self.temperature, self.symmetric, self.normalize = temperature, symmetric, normalize
+        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+
+    def forward(self, query: Tensor, key: Tensor, *, weights: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`infonce`."""
+        return infonce(
+            query, key, temperature=self.temperature, symmetric=self.symmetric,
+            normalize=self.normalize, weights=weights, reduction=self.reduction,
+            chunk_size=self.chunk_size, impl=self.impl,
+        )
