@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.functional import cross_entropy, normalize
+
+from contrastkit.core.validation import Impl
 
 TEMPERATURE = 0.07
 """Temperature of every loss in the benchmark (logit scale ``1 / 0.07``)."""
@@ -46,6 +48,7 @@ class ImplSpec:
         prior_bytes: Guess of the memory increment in bytes for ``(N, D)``, used only until a
             measurement of this implementation exists.
         build: Returns the loss function; runs inside the worker (peer imports happen here).
+        variant: For contrastkit, the ``impl`` argument passed ("auto", "dense", "tiled").
     """
 
     name: str
@@ -56,6 +59,7 @@ class ImplSpec:
     time_exponent: int
     prior_bytes: Callable[[int, int], float]
     build: Callable[[], LossFn]
+    variant: Impl | None = None
 
 
 def _labels(n: int, device: torch.device) -> Tensor:
@@ -64,9 +68,9 @@ def _labels(n: int, device: torch.device) -> Tensor:
 
 def _build_dense() -> LossFn:
     def loss(q: Tensor, k: Tensor) -> Tensor:
-        logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).T / TEMPERATURE
+        logits = normalize(q, dim=1) @ normalize(k, dim=1).T / TEMPERATURE
         labels = _labels(q.shape[0], q.device)
-        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+        return 0.5 * (cross_entropy(logits, labels) + cross_entropy(logits.T, labels))
 
     return loss
 
@@ -76,7 +80,7 @@ def _build_open_clip() -> LossFn:
     logit_scale = torch.tensor(1.0 / TEMPERATURE)
 
     def loss(q: Tensor, k: Tensor) -> Tensor:
-        out: Tensor = clip_loss(F.normalize(q, dim=1), F.normalize(k, dim=1), logit_scale)
+        out: Tensor = clip_loss(normalize(q, dim=1), normalize(k, dim=1), logit_scale)
         return out
 
     return loss
@@ -103,7 +107,7 @@ def _build_pml() -> LossFn:
     return loss
 
 
-def _build_contrastkit(impl: str) -> Callable[[], LossFn]:
+def _build_contrastkit(impl: Impl) -> Callable[[], LossFn]:
     def build() -> LossFn:
         from contrastkit.losses import infonce
 
@@ -115,7 +119,7 @@ def _build_contrastkit(impl: str) -> Callable[[], LossFn]:
     return build
 
 
-def _build_contrastkit_ntxent(impl: str) -> Callable[[], LossFn]:
+def _build_contrastkit_ntxent(impl: Impl) -> Callable[[], LossFn]:
     def build() -> LossFn:
         from contrastkit.losses import ntxent
 
@@ -149,7 +153,8 @@ def _pml_prior(n: int, d: int) -> float:
 
 def _contrastkit_specs() -> list[ImplSpec]:
     specs = []
-    for impl in ("auto", "tiled", "dense"):
+    impls: tuple[Impl, ...] = ("auto", "tiled", "dense")
+    for impl in impls:
         suffix = "" if impl == "auto" else f"-{impl}"
         specs.append(
             ImplSpec(
@@ -164,6 +169,7 @@ def _contrastkit_specs() -> list[ImplSpec]:
                 time_exponent=2,
                 prior_bytes=_matrices(4, 1) if impl == "dense" else _linear_prior,
                 build=_build_contrastkit(impl),
+                variant=impl,
             )
         )
         specs.append(
@@ -171,14 +177,14 @@ def _contrastkit_specs() -> list[ImplSpec]:
                 name=f"contrastkit-ntxent{suffix}",
                 family="ntxent",
                 description=(
-                    f'contrastkit.losses.ntxent(q, k, temperature=0.07, impl="{impl}") '
-                    "(2N views)"
+                    f'contrastkit.losses.ntxent(q, k, temperature=0.07, impl="{impl}") (2N views)'
                 ),
                 module="contrastkit",
                 mem_exponent=2 if impl == "dense" else 1,
                 time_exponent=2,
                 prior_bytes=_matrices(6, 2) if impl == "dense" else _linear_prior,
                 build=_build_contrastkit_ntxent(impl),
+                variant=impl,
             )
         )
     return specs

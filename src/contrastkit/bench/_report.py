@@ -55,6 +55,8 @@ class CaseRow:
         predicted_seconds: Predicted seconds of one forward+backward before the case ran.
         wall: Seconds the worker process took, start-up included.
         calibration: True for the small cases run only to fit the memory model.
+        load: 1-minute load average of the machine when the case started.
+        path: For contrastkit with ``impl="auto"``, the path it resolves to at this size.
     """
 
     n: int
@@ -70,6 +72,8 @@ class CaseRow:
     predicted_seconds: float | None = None
     wall: float = 0.0
     calibration: bool = False
+    load: float | None = None
+    path: str = ""
 
     @property
     def ok(self) -> bool:
@@ -182,7 +186,9 @@ def _family_rows(rows: list[CaseRow], family: Family) -> list[CaseRow]:
     return [r for r in rows if not r.calibration and IMPLS[r.impl].family == family]
 
 
-def render_family(rows: list[CaseRow], family: Family, dim: int, ceiling: float | None) -> list[str]:
+def render_family(
+    rows: list[CaseRow], family: Family, dim: int, ceiling: float | None
+) -> list[str]:
     """Markdown lines: the table of one loss family.
 
     Args:
@@ -209,9 +215,11 @@ def render_family(rows: list[CaseRow], family: Family, dim: int, ceiling: float 
     ]
     by_key = {(r.n, r.impl): r for r in selected}
     for row in selected:
+        name = f"{row.impl} (→{row.path})" if row.path else row.impl
         if not row.ok:
-            lines.append(f"| {row.n} | {row.impl} | {row.status}: {row.message} "
-                         "| - | - | - | - | - | - | - |")
+            lines.append(
+                f"| {row.n} | {name} | {row.status}: {row.message} | - | - | - | - | - | - | - |"
+            )
             continue
         if row.times:
             time_text = (
@@ -224,7 +232,7 @@ def render_family(rows: list[CaseRow], family: Family, dim: int, ceiling: float 
         gflops = row.flops(dim) / row.median / 1e9
         share = f"{100 * gflops / ceiling:.1f}" if ceiling else "-"
         lines.append(
-            f"| {row.n} | {row.impl} | {time_text} | {reps} | {_gib(row.peak_rss)} "
+            f"| {row.n} | {name} | {time_text} | {reps} | {_gib(row.peak_rss)} "
             f"| +{_gib(row.increment)} | {gflops:.1f} | {share} "
             f"| {_ratio(by_key.get((row.n, ref_a)), row)} "
             f"| {_ratio(by_key.get((row.n, ref_b)), row)} |"
@@ -307,6 +315,33 @@ def check_losses(rows: list[CaseRow], rtol: float = 1e-3) -> list[str]:
     if problems:
         return problems
     if checked:
-        return [f"- Loss values agree within rtol {rtol:g} in each family at each N ({checked} "
-                "groups compared)."]
+        return [
+            f"- Loss values agree within rtol {rtol:g} in each family at each N ({checked} "
+            "groups compared)."
+        ]
     return []
+
+
+def load_note(rows: list[CaseRow], cpus: int) -> list[str]:
+    """A note on the machine's load average while the cases ran.
+
+    Args:
+        rows: All rows of the run.
+        cpus: Logical CPUs.
+
+    Returns:
+        One Markdown bullet, or nothing if no load was recorded.
+    """
+    loads = [r.load for r in rows if r.load is not None]
+    if not loads:
+        return []
+    text = (
+        f"- 1-minute load average at case starts: {min(loads):.1f}-{max(loads):.1f} "
+        f"({cpus} logical CPUs)."
+    )
+    if max(loads) > cpus + 0.5:
+        text += (
+            " **Other processes competed for the cores during this run: times are inflated and "
+            "noisy (multi-threaded BLAS suffers most); rerun on a quiet machine.**"
+        )
+    return [text]

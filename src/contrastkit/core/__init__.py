@@ -15,7 +15,6 @@ values and gradients; ``impl="auto"`` picks the dense one for small matrices.
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
@@ -176,5 +175,3 @@ def reduce(
     if isinstance(denominator, Tensor):
         return total / denominator.clamp(min=1).to(total.dtype)
     return total / max(float(denominator), 1.0)
-
-

@@ -58,7 +58,8 @@ class PairMask:
         """Boolean keep-mask of the tile ``[r0:r1, c0:c1]``, or ``None`` if it keeps everything."""
         keep: Tensor | None = None
         if self.groups != "any":
-            assert self.row_groups is not None and self.col_groups is not None
+            assert self.row_groups is not None
+            assert self.col_groups is not None
             rg = self.row_groups[r0:r1, None]
             cg = self.col_groups[None, c0:c1]
             keep = (rg == cg) & (rg >= 0) if self.groups == "same" else (rg != cg) | (rg < 0)
@@ -74,7 +75,7 @@ class PairMask:
         return self.tile(0, n, 0, m, device)
 
     def positive_tile(self, r0: int, r1: int, c0: int, c1: int, device: torch.device) -> Tensor:
-        """Boolean mask of "positive" pairs in a tile: same group, or the diagonal without groups."""
+        """Boolean mask of positive pairs in a tile: same group, or the diagonal without groups."""
         if self.row_groups is not None and self.col_groups is not None:
             rg = self.row_groups[r0:r1, None]
             return (rg == self.col_groups[None, c0:c1]) & (rg >= 0)

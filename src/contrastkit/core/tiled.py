@@ -259,7 +259,7 @@ class TiledLogSumExp(torch.autograd.Function):
     """Row and/or column log-sum-exp of the masked score matrix, in tiles."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         a: Tensor,
         b: Tensor,
@@ -291,7 +291,7 @@ class TiledLogSumExp(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, grad_r: Tensor | None, grad_c: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         """Recompute each tile and accumulate the input gradients."""
@@ -307,8 +307,20 @@ class TiledLogSumExp(torch.autograd.Function):
         rc, cc = ctx.tiles
         with torch.autocast(device_type=a.device.type, enabled=False):
             da, db = _lse_backward(
-                a_c, b_c, sc, ctx.mask, ctx.mult, lse_r, lse_c, u, v, rc, cc, ctx.fast,
-                need_a or need_s, need_b,
+                a_c,
+                b_c,
+                sc,
+                ctx.mask,
+                ctx.mult,
+                lse_r,
+                lse_c,
+                u,
+                v,
+                rc,
+                cc,
+                ctx.fast,
+                need_a or need_s,
+                need_b,
             )
         grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
         grad_a = (da * sc).to(a.dtype) if need_a else None
@@ -339,7 +351,7 @@ class TiledPairSoftplus(torch.autograd.Function):
     r"""Per-row sums :math:`\sum_{j \in C_i} \operatorname{softplus}(\sigma (s_{ij} + r_i))`."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         a: Tensor,
         b: Tensor,
@@ -372,7 +384,7 @@ class TiledPairSoftplus(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         """Recompute each tile; ``d/ds = sign * sigmoid(z)`` on kept pairs."""
         a, b, scale, offset = ctx.saved_tensors
         need_a, need_b, need_s, need_o = ctx.needs_input_grad[:4]

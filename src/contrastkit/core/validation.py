@@ -30,7 +30,9 @@ def check_embeddings(name: str, x: object) -> Tensor:
         ValueError: If ``x`` is not a tensor, not 2-D, empty, not floating point or not finite.
     """
     if not isinstance(x, Tensor):
-        raise ValueError(f"`{name}` must be a torch.Tensor of shape (N, D); got {type(x).__name__}.")
+        raise ValueError(
+            f"`{name}` must be a torch.Tensor of shape (N, D); got {type(x).__name__}."
+        )
     if x.dim() != 2:
         raise ValueError(
             f"`{name}` must be 2-D with shape (N, D); got shape {tuple(x.shape)}. "
@@ -139,7 +141,9 @@ def check_finite_scalar(name: str, value: float | Tensor) -> None:
 def check_weights(name: str, weights: object, n: int) -> Tensor:
     """Check that per-anchor ``weights`` form a finite floating vector of length ``n``."""
     if not isinstance(weights, Tensor):
-        raise ValueError(f"`{name}` must be a tensor of shape ({n},); got {type(weights).__name__}.")
+        raise ValueError(
+            f"`{name}` must be a tensor of shape ({n},); got {type(weights).__name__}."
+        )
     if weights.shape != (n,):
         raise ValueError(
             f"`{name}` must have shape ({n},), one weight per anchor; got {tuple(weights.shape)}."
@@ -173,9 +177,7 @@ def check_chunk_size(value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`chunk_size` must be None (automatic) or a positive int; got {value!r}."
-        )
+        raise ValueError(f"`chunk_size` must be None (automatic) or a positive int; got {value!r}.")
 
 
 def check_positive_float(name: str, value: object) -> None:

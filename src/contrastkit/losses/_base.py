@@ -60,6 +60,8 @@ class ContrastiveLoss(nn.Module):
         symmetric_inputs: ``loss(x, y) == loss(y, x)`` for the two embedding inputs.
         supports_distributed: Exact under ``gather_distributed=True``.
         peers: Peer implementations it is tested against (``package.Class``).
+        stop_gradient: Part of the loss is a constant by design (e.g. DCLW's weights), so
+            finite differences of the embeddings differ from its gradient.
     """
 
     catalog_id: ClassVar[str] = ""
@@ -70,6 +72,7 @@ class ContrastiveLoss(nn.Module):
     symmetric_inputs: ClassVar[bool] = False
     supports_distributed: ClassVar[bool] = False
     peers: ClassVar[tuple[str, ...]] = ()
+    stop_gradient: ClassVar[bool] = False
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()

@@ -14,12 +14,14 @@ from contrastkit.losses._base import ContrastiveLoss, Paper
 from contrastkit.losses._inputs import prepare_pair
 from contrastkit.losses.infonce import infonce_scaled
 
+_DEFAULT_LOGIT_SCALE = math.log(1 / 0.07)
+
 
 def clip(
     image: Tensor,
     text: Tensor,
     *,
-    logit_scale: float | Tensor = math.log(1 / 0.07),
+    logit_scale: float | Tensor = _DEFAULT_LOGIT_SCALE,
     max_scale: float = 100.0,
     normalize: bool = True,
     reduction: Reduction = "mean",
@@ -118,7 +120,12 @@ class CLIPLoss(ContrastiveLoss):
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         """Compute the loss; see :func:`clip`."""
         return clip(
-            image, text, logit_scale=self.logit_scale, max_scale=self.max_scale,
-            normalize=self.normalize, reduction=self.reduction, chunk_size=self.chunk_size,
+            image,
+            text,
+            logit_scale=self.logit_scale,
+            max_scale=self.max_scale,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
             impl=self.impl,
         )

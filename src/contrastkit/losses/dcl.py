@@ -40,8 +40,12 @@ def _decoupled(
 
 
 def von_mises_fisher_weights(z1: Tensor, z2: Tensor, sigma: float) -> Tensor:
-    r"""DCLW's positive-pair weights :math:`w_i = 2 - N \operatorname{softmax}_i(\langle z^1_i,
-    z^2_i \rangle / \sigma)`, detached (no gradient), shape ``(N,)``."""
+    r"""DCLW's positive-pair weights, detached (no gradient), shape ``(N,)``.
+
+    .. math::
+
+        w_i = 2 - N \operatorname{softmax}_i(\langle z^1_i, z^2_i \rangle / \sigma)
+    """
     sim = (z1.detach() * z2.detach()).sum(1) / sigma
     return 2.0 - z1.shape[0] * torch.softmax(sim, dim=0)
 
@@ -163,8 +167,13 @@ class DCLLoss(ContrastiveLoss):
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dcl`."""
         return dcl(
-            z1, z2, temperature=self.temperature, normalize=self.normalize,
-            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+            z1,
+            z2,
+            temperature=self.temperature,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            impl=self.impl,
         )
 
 
@@ -177,6 +186,7 @@ class DCLWLoss(ContrastiveLoss):
     inputs = ("z1", "z2")
     symmetric_inputs = True
     peers = ("lightly.loss.DCLWLoss",)
+    stop_gradient = True
 
     def __init__(
         self,
@@ -198,6 +208,12 @@ class DCLWLoss(ContrastiveLoss):
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dclw`."""
         return dclw(
-            z1, z2, temperature=self.temperature, sigma=self.sigma, normalize=self.normalize,
-            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+            z1,
+            z2,
+            temperature=self.temperature,
+            sigma=self.sigma,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            impl=self.impl,
         )

@@ -88,7 +88,7 @@ def infonce_scaled(
     chunk_size: int | None,
     impl: Impl,
 ) -> Tensor:
-    """InfoNCE on prepared (validated, normalized) inputs with a scale tensor; see :func:`infonce`."""
+    """InfoNCE on prepared (validated, normalized) inputs and a scale tensor; see `infonce`."""
     check_common(reduction, chunk_size, impl)
     n = q.shape[0]
     if weights is not None:
@@ -133,7 +133,13 @@ class InfoNCELoss(ContrastiveLoss):
     def forward(self, query: Tensor, key: Tensor, *, weights: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`infonce`."""
         return infonce(
-            query, key, temperature=self.temperature, symmetric=self.symmetric,
-            normalize=self.normalize, weights=weights, reduction=self.reduction,
-            chunk_size=self.chunk_size, impl=self.impl,
+            query,
+            key,
+            temperature=self.temperature,
+            symmetric=self.symmetric,
+            normalize=self.normalize,
+            weights=weights,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            impl=self.impl,
         )

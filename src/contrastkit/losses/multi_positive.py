@@ -102,6 +102,11 @@ class MultiPositiveLoss(ContrastiveLoss):
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`multi_positive`."""
         return multi_positive(
-            embeddings, labels, temperature=self.temperature, normalize=self.normalize,
-            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+            embeddings,
+            labels,
+            temperature=self.temperature,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            impl=self.impl,
         )

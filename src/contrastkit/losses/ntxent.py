@@ -98,6 +98,11 @@ class NTXentLoss(ContrastiveLoss):
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`ntxent`."""
         return ntxent(
-            z1, z2, temperature=self.temperature, normalize=self.normalize,
-            reduction=self.reduction, chunk_size=self.chunk_size, impl=self.impl,
+            z1,
+            z2,
+            temperature=self.temperature,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            impl=self.impl,
         )

@@ -80,9 +80,7 @@ def supcon(
         loss = lse_all - pos_sum / n_pos.clamp(min=1)
     else:
         positives = PairMask(exclude_self=True, row_groups=ids, col_groups=ids, groups="same")
-        lse_pos, _ = core.logsumexp(
-            z, z, scale, mask=positives, chunk_size=chunk_size, impl=impl
-        )
+        lse_pos, _ = core.logsumexp(z, z, scale, mask=positives, chunk_size=chunk_size, impl=impl)
         loss = lse_all - lse_pos
     return core.reduce(loss, reduction, valid=n_pos > 0)
 
@@ -117,7 +115,12 @@ class SupConLoss(ContrastiveLoss):
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`supcon`."""
         return supcon(
-            embeddings, labels, temperature=self.temperature, variant=self.variant,
-            normalize=self.normalize, reduction=self.reduction, chunk_size=self.chunk_size,
+            embeddings,
+            labels,
+            temperature=self.temperature,
+            variant=self.variant,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
             impl=self.impl,
         )
