@@ -55,7 +55,7 @@ class CaseRow:
         predicted_seconds: Predicted seconds of one forward+backward before the case ran.
         wall: Seconds the worker process took, start-up included.
         calibration: True for the small cases run only to fit the memory model.
-        load: 1-minute load average of the machine when the case started.
+        others: Cores' worth of CPU other processes used while the worker ran.
         path: For contrastkit with ``impl="auto"``, the path it resolves to at this size.
     """
 
@@ -72,7 +72,7 @@ class CaseRow:
     predicted_seconds: float | None = None
     wall: float = 0.0
     calibration: bool = False
-    load: float | None = None
+    others: float | None = None
     path: str = ""
 
     @property
@@ -108,9 +108,11 @@ class GemmResult:
         message: Failure text.
         shapes: Per GEMM: ``m``, ``k``, ``n``, ``transpose_a``, ``times``, ``gflops``.
         facts: ``torch``, ``threads``, ``interop_threads``, ``blas``, ``mkldnn``.
+        when: "start of run" or "end of run".
     """
 
     status: str
+    when: str = ""
     message: str = ""
     shapes: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
@@ -148,19 +150,33 @@ def _shape_label(shape: dict[str, Any]) -> str:
     return f"({m} x {k}) @ ({k} x {n})"
 
 
-def render_machine(cpu: str, cpus: int, gemm: GemmResult, dim: int) -> list[str]:
+def ceiling_of(gemms: list[GemmResult]) -> float | None:
+    """The GEMM ceiling: the best square-GEMM median of the measurements (start and end of run).
+
+    Args:
+        gemms: The GEMM measurements of the run.
+
+    Returns:
+        GFLOP/s, or None if none succeeded.
+    """
+    rates = [g.ceiling for g in gemms if g.ceiling is not None]
+    return max(rates) if rates else None
+
+
+def render_machine(cpu: str, cpus: int, gemms: list[GemmResult], dim: int) -> list[str]:
     """Markdown lines: machine facts and the GEMM table.
 
     Args:
         cpu: CPU model name.
         cpus: Logical CPUs the OS reports.
-        gemm: The GEMM measurement.
+        gemms: The GEMM measurements (start of run, end of run).
         dim: Embedding dimension D.
 
     Returns:
         Lines of Markdown.
     """
-    facts = gemm.facts
+    measured = [g for g in gemms if g.shapes]
+    facts = measured[0].facts if measured else {}
     lines = [
         "# InfoNCE scaling benchmark",
         "",
@@ -173,13 +189,18 @@ def render_machine(cpu: str, cpus: int, gemm: GemmResult, dim: int) -> list[str]
         "## GEMM throughput (torch.mm, float32, measured in this run)",
         "",
     ]
-    if not gemm.shapes:
-        return [*lines, f"GEMM measurement failed: {gemm.message}", ""]
-    lines += ["| GEMM | GFLOP/s (median) | role |", "| --- | ---: | --- |"]
-    for index, shape in enumerate(gemm.shapes):
-        role = "**ceiling**" if index == 0 else "tiled-loss shape (information)"
-        lines.append(f"| {_shape_label(shape)} | {shape['gflops']:.1f} | {role} |")
-    return [*lines, ""]
+    lines += [f"GEMM measurement ({g.when}) failed: {g.message}" for g in gemms if not g.shapes]
+    if not measured:
+        return [*lines, ""]
+    header = " | ".join(f"GFLOP/s, {g.when} (median)" for g in measured)
+    lines += [f"| GEMM | {header} | role |", "| --- | " + "---: | " * len(measured) + "--- |"]
+    for index, shape in enumerate(measured[0].shapes):
+        role = "ceiling (best of the columns)" if index == 0 else "tiled-loss shape (information)"
+        rates = " | ".join(f"{g.shapes[index]['gflops']:.1f}" for g in measured)
+        lines.append(f"| {_shape_label(shape)} | {rates} | {role} |")
+    ceiling = ceiling_of(gemms)
+    lines += ["", f"**Ceiling: {ceiling:.1f} GFLOP/s.**", ""]
+    return lines
 
 
 def _family_rows(rows: list[CaseRow], family: Family) -> list[CaseRow]:
@@ -322,26 +343,51 @@ def check_losses(rows: list[CaseRow], rtol: float = 1e-3) -> list[str]:
     return []
 
 
-def load_note(rows: list[CaseRow], cpus: int) -> list[str]:
-    """A note on the machine's load average while the cases ran.
+def ceiling_note(rows: list[CaseRow], dim: int, ceiling: float | None) -> list[str]:
+    """A note when some case beat the GEMM ceiling (the ceiling measurement was disturbed).
+
+    Args:
+        rows: All rows of the run.
+        dim: Embedding dimension D.
+        ceiling: GEMM ceiling in GFLOP/s.
+
+    Returns:
+        One Markdown bullet, or nothing.
+    """
+    if not ceiling:
+        return []
+    above = [r for r in rows if r.ok and r.flops(dim) / r.median / 1e9 > ceiling]
+    if not above:
+        return []
+    cases = ", ".join(f"{r.impl} at N={r.n}" for r in above)
+    return [
+        f"- **Above 100% of the ceiling: {cases}.** Each case does at least the counted flops, "
+        "so the ceiling GEMM ran slower than the machine can (it was disturbed); treat the "
+        "% column as an upper bound."
+    ]
+
+
+def others_note(rows: list[CaseRow], cpus: int) -> list[str]:
+    """A note on how much CPU other processes took while the cases ran.
 
     Args:
         rows: All rows of the run.
         cpus: Logical CPUs.
 
     Returns:
-        One Markdown bullet, or nothing if no load was recorded.
+        Markdown bullets, or nothing if it was not measured.
     """
-    loads = [r.load for r in rows if r.load is not None]
-    if not loads:
+    others = [r.others for r in rows if r.others is not None and not r.calibration]
+    if not others:
         return []
-    text = (
-        f"- 1-minute load average at case starts: {min(loads):.1f}-{max(loads):.1f} "
-        f"({cpus} logical CPUs)."
-    )
-    if max(loads) > cpus + 0.5:
-        text += (
-            " **Other processes competed for the cores during this run: times are inflated and "
-            "noisy (multi-threaded BLAS suffers most); rerun on a quiet machine.**"
+    lines = [
+        "- others' CPU: cores' worth of CPU time that processes other than this benchmark used "
+        f"while a case's worker ran (/proc/stat minus the benchmark's own CPU time); this run: "
+        f"{min(others):.2f}-{max(others):.2f} of {cpus} cores."
+    ]
+    if max(others) > 0.2:
+        lines.append(
+            "  **Rows with others' CPU above ~0.2 were disturbed: their times are inflated and "
+            "noisy (multi-threaded BLAS and OpenMP suffer most); rerun on a quiet machine.**"
         )
-    return [text]
+    return lines

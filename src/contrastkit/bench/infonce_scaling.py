@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,10 @@ from contrastkit.bench._report import (
     GIB,
     CaseRow,
     GemmResult,
+    ceiling_note,
+    ceiling_of,
     check_losses,
-    load_note,
+    others_note,
     render_family,
     render_machine,
     render_ratios,
@@ -195,6 +198,25 @@ def _rss_now(pid: int) -> int | None:
     return None
 
 
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes spent so far (Linux ``/proc/stat``), or None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    except (OSError, ValueError, IndexError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process and its waited-for children (the workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 @dataclass
 class WorkerOutcome:
     """What came back from one worker process.
@@ -204,12 +226,14 @@ class WorkerOutcome:
         status: "ok" when a result line came back, else "timeout", "killed" or "error".
         message: Failure text for the table.
         wall: Seconds the process ran.
+        others: Cores' worth of CPU that other processes used meanwhile (None off Linux).
     """
 
     result: dict[str, Any] | None
     status: str
     message: str
     wall: float
+    others: float | None = None
 
 
 def run_worker(
@@ -234,6 +258,7 @@ def run_worker(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "contrastkit.bench.infonce_scaling", "--worker"]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        busy, own = _busy_seconds(), _own_cpu_seconds()
         start = time.perf_counter()
         process = subprocess.Popen([*command, json.dumps(spec)], stdout=out, stderr=err, env=env)
         killed = ""
@@ -255,21 +280,25 @@ def run_worker(
                 _progress(f"    ... {label}: {now - start:.0f} s{rss_text}")
                 next_beat += 30.0
         wall = time.perf_counter() - start
+        busy_end, own_end = _busy_seconds(), _own_cpu_seconds()
+        others = None
+        if busy is not None and busy_end is not None and wall > 0:
+            others = max(0.0, (busy_end - busy) - (own_end - own)) / wall
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if killed:
-        return WorkerOutcome(
-            None, "timeout" if killed.startswith("timeout") else "killed", killed, wall
-        )
+        status = "timeout" if killed.startswith("timeout") else "killed"
+        return WorkerOutcome(None, status, killed, wall, others)
     for line in stdout.splitlines():
         if line.startswith(RESULT_MARKER):
-            return WorkerOutcome(json.loads(line[len(RESULT_MARKER) :]), "ok", "", wall)
+            result = json.loads(line[len(RESULT_MARKER) :])
+            return WorkerOutcome(result, "ok", "", wall, others)
     tail = " / ".join(stderr.strip().splitlines()[-2:]) or "no output"
     if process.returncode and process.returncode < 0:
         message = f"worker killed by signal {-process.returncode} (out of memory?): {tail}"
-        return WorkerOutcome(None, "killed", message, wall)
-    return WorkerOutcome(None, "error", f"exit code {process.returncode}: {tail}", wall)
+        return WorkerOutcome(None, "killed", message, wall, others)
+    return WorkerOutcome(None, "error", f"exit code {process.returncode}: {tail}", wall, others)
 
 
 class Runner:
@@ -285,26 +314,38 @@ class Runner:
         """Rows of ``impl`` that ran, calibration included, by ascending N."""
         return sorted((r for r in self.rows if r.impl == impl and r.ok), key=lambda r: r.n)
 
-    def predict_rss(self, spec: ImplSpec, n: int) -> float:
-        """Predicted peak RSS in bytes of ``spec`` at ``n``.
+    def memory_slope(self, spec: ImplSpec) -> tuple[float, list[CaseRow]] | None:
+        """Bytes per ``N^p`` of ``spec``'s memory increment, and the rows it was fitted on.
 
         Fits ``increment = a + b * N^p`` (``p = spec.mem_exponent``) through the two largest
-        measured N, or ``b * N^p`` through one, or uses the implementation's prior guess.
+        measured N, or ``b * N^p`` through one; None without a measurement.
         """
         points = self.measured(spec.name)
-        dim, power = self.options.dim, spec.mem_exponent
-        baselines = [r.baseline_rss for r in self.rows if r.ok] or [int(GIB)]
-        baseline = float(points[-1].baseline_rss if points else max(baselines))
         if not points:
-            return baseline + spec.prior_bytes(n, dim)
+            return None
+        power = spec.mem_exponent
         top = points[-1]
-        slope = top.increment / float(top.n) ** power
         if len(points) >= 2 and points[-2].n < top.n:
             low = points[-2]
             fitted = (top.increment - low.increment) / (float(top.n) ** power - low.n**power)
-            slope = fitted if fitted > 0 else slope
+            if fitted > 0:
+                return fitted, [low, top]
+        return top.increment / float(top.n) ** power, [top]
+
+    def predict_rss(self, spec: ImplSpec, n: int) -> float:
+        """Predicted peak RSS in bytes of ``spec`` at ``n``.
+
+        Extrapolates the largest measured increment with :meth:`memory_slope`, or uses the
+        implementation's prior guess before any measurement.
+        """
+        fit = self.memory_slope(spec)
+        if fit is None:
+            baselines = [r.baseline_rss for r in self.rows if r.ok] or [int(GIB)]
+            return max(baselines) + spec.prior_bytes(n, self.options.dim)
+        slope, used = fit
+        top, power = used[-1], spec.mem_exponent
         growth = slope * (float(n) ** power - float(top.n) ** power)
-        return baseline + max(0.0, top.increment + growth)
+        return top.baseline_rss + max(0.0, top.increment + growth)
 
     def predict_seconds(self, spec: ImplSpec, n: int) -> float:
         """Predicted seconds of one forward+backward of ``spec`` at ``n``.
@@ -351,6 +392,7 @@ class Runner:
             peak_rss=int(result.get("peak_rss", 0)),
             wall=outcome.wall,
             calibration=calibration,
+            others=outcome.others,
         )
         self.rows.append(row)
         return row
@@ -373,11 +415,13 @@ class Runner:
             self.rows.append(row)
             return row
         if spec.name in self.failed_at:
+            first = self.failed_at[spec.name]
+            missing = any(r.impl == spec.name and r.status == "not installed" for r in self.rows)
             row = CaseRow(
                 n=n,
                 impl=spec.name,
-                status="skipped",
-                message=f"failed at N={self.failed_at[spec.name]}",
+                status="not installed" if missing else "skipped",
+                message=f"see N={first}" if missing else f"failed at N={first}",
             )
             self.rows.append(row)
             return row
@@ -396,11 +440,10 @@ class Runner:
             row.predicted_rss, row.predicted_seconds = rss, seconds
             self.rows.append(row)
             return row
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         row = self.run_case(spec, n)
-        row.predicted_rss, row.predicted_seconds, row.load = rss, seconds, load
+        row.predicted_rss, row.predicted_seconds = rss, seconds
         row.path = resolved_path(spec, n)
-        if row.status in ("error", "timeout", "killed"):
+        if row.status in ("error", "timeout", "killed", "not installed"):
             self.failed_at[spec.name] = n
         return row
 
@@ -431,7 +474,7 @@ def _describe(row: CaseRow) -> str:
     )
 
 
-def measure_gemm(options: Options) -> GemmResult:
+def measure_gemm(options: Options, when: str) -> GemmResult:
     """Measure the GEMM ceiling and the tiled-loss GEMM shapes in a fresh worker."""
     spec = {
         "kind": "gemm",
@@ -442,12 +485,17 @@ def measure_gemm(options: Options) -> GemmResult:
         "repeats": options.gemm_repeats,
         "threads": options.threads,
     }
+    _progress(f"GEMM throughput ({when}): ({options.gemm_size})^3 float32 torch.mm ...")
     outcome = run_worker(spec, options.time_limit + GRACE_SECONDS, options.memory_limit, "gemm")
     result = outcome.result or {}
     if result.get("status") != "ok":
-        return GemmResult(status="error", message=outcome.message or str(result.get("message")))
+        message = outcome.message or str(result.get("message"))
+        _progress(f"    failed: {message}")
+        return GemmResult(status="error", message=message, when=when)
     facts = {key: value for key, value in result.items() if key not in ("status", "shapes")}
-    return GemmResult(status="ok", shapes=list(result["shapes"]), facts=facts)
+    gemm = GemmResult(status="ok", shapes=list(result["shapes"]), facts=facts, when=when)
+    _progress(f"    {gemm.ceiling:.1f} GFLOP/s")
+    return gemm
 
 
 def memory_model_lines(runner: Runner) -> list[str]:
@@ -455,42 +503,41 @@ def memory_model_lines(runner: Runner) -> list[str]:
     lines = []
     for name in runner.options.impls:
         spec = IMPLS[name]
-        points = runner.measured(name)
-        if not points:
+        fit = runner.memory_slope(spec)
+        if fit is None:
             continue
+        slope, used = fit
         power = spec.mem_exponent
-        top = points[-1]
-        slope = top.increment / float(top.n) ** power
-        how = f"at N={top.n}"
-        if len(points) >= 2 and points[-2].n < top.n:
-            low = points[-2]
-            fitted = (top.increment - low.increment) / (float(top.n) ** power - low.n**power)
-            if fitted > 0:
-                slope, how = fitted, f"between N={low.n} and N={top.n}"
         unit = {1: "N", 2: "N²", 3: "N³"}[power]
+        points = ", ".join(
+            f"N={r.n}: +{r.increment / GIB:.3f} GiB{' (calibration)' if r.calibration else ''}"
+            for r in used
+        )
         extra = ""
         if power == 2:
             views = 1 if spec.family == "clip" else 2
-            extra = f" = {slope / (4.0 * views * views):.1f} float32 {views}N x {views}N matrices"
-            extra = extra.replace(" 1N x 1N", " N x N")
-        lines.append(f"- {name}: {slope:.1f} bytes per {unit} ({how}){extra}")
+            side = "N" if views == 1 else f"{views}N"
+            extra = f" = {slope / (4.0 * views * views):.1f} float32 {side} x {side} matrices"
+        lines.append(f"- {name}: {slope:.1f} bytes per {unit}{extra} (from {points})")
     if not lines:
         return []
     return ["## Memory model (fitted in this run; used to skip larger cases)", "", *lines, ""]
 
 
-def render(options: Options, gemm: GemmResult, runner: Runner) -> str:
+def render(options: Options, gemms: list[GemmResult], runner: Runner) -> str:
     """The whole Markdown report."""
-    lines = render_machine(cpu_model(), os.cpu_count() or 0, gemm, options.dim)
+    ceiling = ceiling_of(gemms)
+    lines = render_machine(cpu_model(), os.cpu_count() or 0, gemms, options.dim)
     for family in ("clip", "ntxent"):
-        lines += render_family(runner.rows, family, options.dim, gemm.ceiling)
+        lines += render_family(runner.rows, family, options.dim, ceiling)
     lines += render_ratios(runner.rows, "contrastkit", ("dense", "open_clip"))
     lines += render_ratios(runner.rows, "contrastkit-ntxent", ("lightly", "pml"))
     lines += ["## Implementations", ""]
     lines += [f"- **{name}**: {IMPLS[name].description}" for name in options.impls]
     lines += ["", *memory_model_lines(runner), "## Notes", ""]
     lines += check_losses(runner.rows)
-    lines += load_note(runner.rows, os.cpu_count() or 0)
+    lines += ceiling_note(runner.rows, options.dim, ceiling)
+    lines += others_note(runner.rows, os.cpu_count() or 0)
     lines += [
         "- Time: forward + backward of the loss w.r.t. float32 (N, D) leaf inputs (normalizing "
         "included), grads set to None between runs; median [min-max] of the timed repeats after "
@@ -506,14 +553,14 @@ def render(options: Options, gemm: GemmResult, runner: Runner) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, options: Options, gemm: GemmResult, runner: Runner) -> None:
+def write_json(path: Path, options: Options, gemms: list[GemmResult], runner: Runner) -> None:
     """Write options, machine, GEMM results and all rows (calibration included) as JSON."""
     payload = {
         "options": {**asdict(options), "json_path": str(options.json_path)},
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
-        "gemm": asdict(gemm),
-        "ceiling_gflops": gemm.ceiling,
+        "gemm": [asdict(gemm) for gemm in gemms],
+        "ceiling_gflops": ceiling_of(gemms),
         "flops_counting": (
             "6 * (views * N)^2 * D per forward+backward; views = 1 (clip), 2 (ntxent)"
         ),
@@ -544,11 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(parsed, str):
         return worker_main(parsed)
     options = parsed
-    _progress(f"GEMM ceiling: ({options.gemm_size})^3 float32 torch.mm ...")
-    gemm = measure_gemm(options)
-    ceiling = gemm.ceiling
-    _progress(f"    ceiling {ceiling:.1f} GFLOP/s" if ceiling else f"    failed: {gemm.message}")
-    runner = Runner(options, ceiling)
+    gemms = [measure_gemm(options, "start of run")]
+    runner = Runner(options, ceiling_of(gemms))
     total = len(options.sizes) * len(options.impls)
     index = 0
     for n in options.sizes:
@@ -557,10 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _progress(f"[{index}/{total}] N={n} {name} ...")
             row = runner.case(IMPLS[name], n)
             _progress(f"    {_describe(row)}")
-    report = render(options, gemm, runner)
+    gemms.append(measure_gemm(options, "end of run"))
+    report = render(options, gemms, runner)
     print(report)
     if options.json_path is not None:
-        write_json(options.json_path, options, gemm, runner)
+        write_json(options.json_path, options, gemms, runner)
         _progress(f"wrote {options.json_path}")
     return 0
 

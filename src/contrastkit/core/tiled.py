@@ -22,8 +22,9 @@ online log-sum-exp).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -36,6 +37,30 @@ _LOG2E = 1.4426950408889634
 # Largest score bound for which the unshifted path is exact: e^{±R} and sums of up to 2^31 such
 # terms stay in the normal range of the statistics dtype.
 _FAST_BOUND = {torch.float32: 60.0, torch.float64: 600.0}
+
+_Backward = Callable[..., tuple[Tensor | None, ...]]
+
+
+def first_order_only(fn: _Backward) -> _Backward:
+    """Mark a backward as not differentiable and fail loudly on ``create_graph=True``.
+
+    Second derivatives through the tiled reductions are not implemented; returning a graph
+    that silently treats them as zero would give wrong gradient penalties, so this raises.
+    """
+    inner = once_differentiable(fn)
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "contrastkit's tiled reductions support first-order gradients only; double "
+                "backward (create_graph=True) is not implemented. Use impl='dense' for "
+                "higher-order gradients."
+            )
+        return inner(ctx, *grads)
+
+    return wrapper
+
 
 DEFAULT_ROW_CHUNK = 1024
 DEFAULT_COL_CHUNK = 8192
@@ -138,10 +163,10 @@ def _lse_forward(
     if fast:
         row_sum = torch.zeros(n, dtype=cdt, device=dev)
         col_sum = torch.zeros(m, dtype=cdt, device=dev)
-        a2 = a * (scale * _LOG2E)
         for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
             e = bufs.get(r1 - r0, c1 - c0)
-            torch.mm(a2[r0:r1], b[c0:c1].T, out=e)
+            # exp2 of log2(e)-scaled scores is e^s; scaling the small row block costs O(rc D).
+            torch.mm(a[r0:r1] * (scale * _LOG2E), b[c0:c1].T, out=e)
             e.exp2_()
             if mask.exclude_self:
                 _zero_diagonal(e, r0, r1, c0, c1)
@@ -214,15 +239,14 @@ def _lse_backward(
     n, m = a.shape[0], b.shape[0]
     cdt, dev = a.dtype, a.device
     bufs = _Buffers(cdt, dev)
-    da = torch.zeros_like(a)
-    db = torch.zeros_like(b)
-    a2 = a * (scale * _LOG2E) if fast else a
+    da = torch.zeros_like(a) if need_a else a.new_empty(0)
+    db = torch.zeros_like(b) if need_b else b.new_empty(0)
     lr = torch.where(torch.isfinite(lse_r), lse_r, 0.0)
     lc = torch.where(torch.isfinite(lse_c), lse_c, 0.0)
     for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
         t = bufs.get(r1 - r0, c1 - c0)
         if fast:
-            torch.mm(a2[r0:r1], b[c0:c1].T, out=t)
+            torch.mm(a[r0:r1] * (scale * _LOG2E), b[c0:c1].T, out=t)
             t.exp2_()
             if mask.exclude_self:
                 _zero_diagonal(t, r0, r1, c0, c1)
@@ -290,7 +314,7 @@ class TiledLogSumExp(torch.autograd.Function):
         return lse_r, lse_c
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(
         ctx: Any, grad_r: Tensor | None, grad_c: Tensor | None
     ) -> tuple[Tensor | None, ...]:
@@ -323,8 +347,8 @@ class TiledLogSumExp(torch.autograd.Function):
                 need_b,
             )
         grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
-        grad_a = (da * sc).to(a.dtype) if need_a else None
-        grad_b = (db * sc).to(b.dtype) if need_b else None
+        grad_a = da.mul_(sc).to(a.dtype) if need_a else None
+        grad_b = db.mul_(sc).to(b.dtype) if need_b else None
         return grad_a, grad_b, grad_scale, None, None, None, None, None
 
 
@@ -383,7 +407,7 @@ class TiledPairSoftplus(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         """Recompute each tile; ``d/ds = sign * sigmoid(z)`` on kept pairs."""
         a, b, scale, offset = ctx.saved_tensors
@@ -415,8 +439,8 @@ class TiledPairSoftplus(torch.autograd.Function):
                     db[c0:c1].addmm_(ds.T, a_c[r0:r1])
         grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
         return (
-            (da * sc).to(a.dtype) if need_a else None,
-            (db * sc).to(b.dtype) if need_b else None,
+            da.mul_(sc).to(a.dtype) if need_a else None,
+            db.mul_(sc).to(b.dtype) if need_b else None,
             grad_scale,
             d_off.to(offset.dtype) if need_o else None,
             None,
