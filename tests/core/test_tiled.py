@@ -57,21 +57,36 @@ def value_and_grads(fn: Any, a: Tensor, b: Tensor, scale: Tensor) -> list[Tensor
     return [rows.detach(), cols.detach(), *torch.autograd.grad(total, (a, b, scale))]
 
 
+def unit(x: Tensor) -> Tensor:
+    return x / x.norm(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
 @pytest.mark.parametrize("scale", [2.0, 80.0], ids=["bounded", "large-scale"])
 @pytest.mark.parametrize("rule", list(MASKS), ids=list(MASKS))
 @pytest.mark.parametrize(("n", "m", "d"), [(1, 1, 2), (5, 7, 3), (9, 9, 4)], ids=str)
 def test_logsumexp_matches_reference(
-    n: int, m: int, d: int, rule: str, scale: float, gen: torch.Generator
+    n: int, m: int, d: int, rule: str, scale: float, normalize: bool, gen: torch.Generator
 ) -> None:
     """Row and column LSE and their gradients (inputs and scale) equal the reference."""
     a, b, kw = build(n, m, d, MASKS[rule], gen)
     mask, mult = split(kw)
     s = torch.tensor(scale, dtype=torch.float64)
-    expected = value_and_grads(lambda x, y, t: ref.logsumexp(x, y, t, **kw), a, b, s)
+    prep = unit if normalize else (lambda x: x)
+    expected = value_and_grads(lambda x, y, t: ref.logsumexp(prep(x), prep(y), t, **kw), a, b, s)
     for impl, chunk in [("dense", None), ("tiled", 1), ("tiled", 4), ("tiled", None)]:
         got = value_and_grads(
             lambda x, y, t, i=impl, c=chunk: core.logsumexp(
-                x, y, t, mask=mask, multiplier=mult, rows=True, cols=True, chunk_size=c, impl=i
+                x,
+                y,
+                t,
+                mask=mask,
+                multiplier=mult,
+                rows=True,
+                cols=True,
+                normalize=normalize,
+                chunk_size=c,
+                impl=i,
             ),
             a,
             b,
@@ -107,9 +122,12 @@ def test_pair_softplus_matches_reference(rule: str, sign: float, gen: torch.Gene
             torch.testing.assert_close(g, e)
 
 
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
 @pytest.mark.parametrize("scale", [1.5, 120.0], ids=["bounded", "large-scale"])
 @pytest.mark.parametrize("rule", ["all", "no-self", "multiplier"])
-def test_logsumexp_gradcheck(rule: str, scale: float, gen: torch.Generator) -> None:
+def test_logsumexp_gradcheck(
+    rule: str, scale: float, normalize: bool, gen: torch.Generator
+) -> None:
     """The tiled backward passes gradcheck for both directions at once."""
     a, b, kw = build(5, 6, 3, MASKS[rule], gen)
     mask, mult = split(kw)
@@ -124,12 +142,68 @@ def test_logsumexp_gradcheck(rule: str, scale: float, gen: torch.Generator) -> N
             multiplier=mult,
             rows=True,
             cols=True,
+            normalize=normalize,
             chunk_size=4,
             impl="tiled",
         )
         return finite(r), finite(c)
 
     assert torch.autograd.gradcheck(f, (a.requires_grad_(), b.requires_grad_(), s))
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
+def test_logsumexp_same_tensor_both_sides(normalize: bool, gen: torch.Generator) -> None:
+    """Passing one tensor as anchors and candidates (SimCLR, SupCon) sums both gradients."""
+    z = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    s = torch.tensor(2.5, dtype=torch.float64)
+    prep = unit if normalize else (lambda x: x)
+    mask = PairMask(exclude_self=True)
+
+    def grads(fn: Any) -> list[Tensor]:
+        x = z.detach().clone().requires_grad_()
+        rows, _ = fn(x)
+        return [rows.detach(), *torch.autograd.grad((rows * torch.arange(7.0)).sum(), x)]
+
+    expected = grads(lambda x: ref.logsumexp(prep(x), prep(x), s, exclude_self=True))
+    got = grads(
+        lambda x: core.logsumexp(
+            x, x, s, mask=mask, normalize=normalize, chunk_size=3, impl="tiled"
+        )
+    )
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["dot", "cosine"])
+@pytest.mark.parametrize("partner", ["diagonal", "index"])
+def test_score_stats_paired_scores(normalize: bool, partner: str, gen: torch.Generator) -> None:
+    """Paired scores s_{i,p(i)} come out of the same pass with exact gradients."""
+    a = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(9, 3, generator=gen, dtype=torch.float64)
+    index = None if partner == "diagonal" else torch.tensor([8, 0, 0, 3, 5, 1])
+    s = torch.tensor(1.3, dtype=torch.float64)
+    prep = unit if normalize else (lambda x: x)
+
+    def grads(fn: Any) -> list[Tensor]:
+        xs = [t.detach().clone().requires_grad_() for t in (a, b, s)]
+        rows, pos = fn(*xs)
+        total = (rows * torch.arange(6.0)).sum() + (pos * torch.linspace(-2, 1, 6)).sum()
+        return [rows.detach(), pos.detach(), *torch.autograd.grad(total, xs)]
+
+    def reference(x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        rows, _ = ref.logsumexp(prep(x), prep(y), t)
+        idx = torch.arange(6) if index is None else index
+        return rows, t * (prep(x) * prep(y)[idx]).sum(1)
+
+    expected = grads(reference)
+    for impl, chunk in [("dense", None), ("tiled", 4), ("tiled", 1)]:
+        got = grads(
+            lambda x, y, t, i=impl, c=chunk: core.score_stats(
+                x, y, t, paired=True, partner=index, normalize=normalize, chunk_size=c, impl=i
+            )[::2]
+        )
+        for g, e in zip(got, expected, strict=True):
+            torch.testing.assert_close(g, e)
 
 
 def test_pair_softplus_gradcheck(gen: torch.Generator) -> None:
@@ -209,6 +283,7 @@ def test_autocast_runs_in_float32(gen: torch.Generator) -> None:
 def test_auto_picks_dense_for_small_and_tiled_for_large() -> None:
     """``impl="auto"`` resolves by matrix size; explicit choices are kept."""
     assert core.resolve_impl("auto", 64, 64) == "dense"
+    assert core.resolve_impl("auto", 256, 256) == "dense"
     assert core.resolve_impl("auto", 4096, 4096) == "tiled"
     assert core.resolve_impl("tiled", 2, 2) == "tiled"
     assert core.resolve_impl("dense", 10**5, 10**5) == "dense"

@@ -143,6 +143,15 @@ def _ratio(numerator: CaseRow | None, denominator: CaseRow) -> str:
     return f"{numerator.median / denominator.median:.2f}x"
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _others(row: CaseRow) -> str:
+    return "-" if row.others is None else f"{row.others:.2f}"
+
+
 def _shape_label(shape: dict[str, Any]) -> str:
     m, k, n = shape["m"], shape["k"], shape["n"]
     if shape["transpose_a"]:
@@ -231,15 +240,17 @@ def render_family(
         FAMILY_FLOPS[family],
         "",
         f"| N | impl | time (s): median [min-max] | reps | peak RSS (GiB) | RSS increment (GiB) "
-        f"| GFLOP/s | % of ceiling | speed-up vs {ref_a} | vs {ref_b} |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| GFLOP/s | % of ceiling | speed-up vs {ref_a} | vs {ref_b} | others' CPU |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_key = {(r.n, r.impl): r for r in selected}
     for row in selected:
         name = f"{row.impl} (→{row.path})" if row.path else row.impl
         if not row.ok:
             lines.append(
-                f"| {row.n} | {name} | {row.status}: {row.message} | - | - | - | - | - | - | - |"
+                f"| {row.n} | {name} | {row.status} ({_cell(row.message)}) | - | - | - | - | - "
+                "| - | - "
+                f"| {_others(row)} |"
             )
             continue
         if row.times:
@@ -256,7 +267,7 @@ def render_family(
             f"| {row.n} | {name} | {time_text} | {reps} | {_gib(row.peak_rss)} "
             f"| +{_gib(row.increment)} | {gflops:.1f} | {share} "
             f"| {_ratio(by_key.get((row.n, ref_a)), row)} "
-            f"| {_ratio(by_key.get((row.n, ref_b)), row)} |"
+            f"| {_ratio(by_key.get((row.n, ref_b)), row)} | {_others(row)} |"
         )
     lines += [
         "",

@@ -432,9 +432,9 @@ class Runner:
             rss, seconds = self.predict_rss(spec, n), self.predict_seconds(spec, n)
         reason = ""
         if rss > options.memory_limit:
-            reason = f"predicted {rss / GIB:.1f} GiB > {options.memory_limit / GIB:.0f} GiB limit"
+            reason = f"predicted {rss / GIB:.1f} GiB > {options.memory_limit / GIB:g} GiB limit"
         elif seconds > options.time_limit:
-            reason = f"predicted {seconds:.0f} s per run > {options.time_limit:.0f} s limit"
+            reason = f"predicted {seconds:.0f} s per run > {options.time_limit:g} s limit"
         if reason:
             row = CaseRow(n=n, impl=spec.name, status="skipped", message=reason)
             row.predicted_rss, row.predicted_seconds = rss, seconds
@@ -466,7 +466,7 @@ def resolved_path(spec: ImplSpec, n: int) -> str:
 
 def _describe(row: CaseRow) -> str:
     if not row.ok:
-        return f"{row.status}: {row.message}"
+        return f"{row.status} ({row.message})"
     reps = f"{len(row.times)} reps" if row.times else "warm-up only"
     return (
         f"{row.median:.3f} s median ({reps}), peak RSS {row.peak_rss / GIB:.2f} GiB "
@@ -545,7 +545,7 @@ def render(options: Options, gemms: list[GemmResult], runner: Runner) -> str:
         "if the time limit would be exceeded).",
         "- Peak RSS: getrusage(RUSAGE_SELF).ru_maxrss of the worker; increment = peak minus the "
         "same value taken after imports and input creation.",
-        f"- Limits per case: {options.memory_limit / GIB:.0f} GiB, {options.time_limit:.0f} s. "
+        f"- Limits per case: {options.memory_limit / GIB:g} GiB, {options.time_limit:g} s. "
         "Skips are predictions from the smaller cases of this run (memory: a + b·N^p with "
         "p = 2, or 3 for pml, 1 for tiled contrastkit; time: previous time x (N ratio)^p).",
         "",

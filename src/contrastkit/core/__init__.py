@@ -3,8 +3,8 @@ r"""The engine: exact reductions over the score matrix, dense or in tiles.
 A loss is plain PyTorch composed of a few reductions. For anchors ``a (N, D)`` and candidates
 ``b (M, D)`` with scores :math:`s_{ij} = \text{scale} \cdot m_{ij} \langle a_i, b_j \rangle`:
 
-- :func:`logsumexp`: :math:`\log \sum_{j \in C_i} e^{s_{ij}}` per row and/or per column, from one
-  pass over the tiles;
+- :func:`score_stats` (and :func:`logsumexp`): :math:`\log \sum_{j \in C_i} e^{s_{ij}}` per row
+  and/or per column and the paired scores :math:`s_{i, p(i)}`, from one pass over the tiles;
 - :func:`pair_softplus`: :math:`\sum_{j \in C_i} \operatorname{softplus}(\sigma (s_{ij} + r_i))`
   per row;
 - :func:`paired_scores`: :math:`s_{i, p(i)}` for one given partner per row (``O(N D)``).
@@ -14,6 +14,8 @@ values and gradients; ``impl="auto"`` picks the dense one for small matrices.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -30,12 +32,14 @@ __all__ = [
     "Impl",
     "PairMask",
     "Reduction",
+    "ScoreStats",
     "as_scale",
     "logsumexp",
     "pair_softplus",
     "paired_scores",
     "reduce",
     "resolve_impl",
+    "score_stats",
     "stats_dtype",
 ]
 
@@ -48,6 +52,84 @@ def as_scale(value: float | Tensor, like: Tensor) -> Tensor:
     return torch.tensor(float(value), dtype=dt, device=like.device)
 
 
+class ScoreStats(NamedTuple):
+    r"""What one pass over the score matrix returns (an unrequested field is empty).
+
+    Attributes:
+        rows: Shape ``(N,)``, :math:`\log \sum_{j \in C_i} e^{s_{ij}}`.
+        cols: Shape ``(M,)``, :math:`\log \sum_{i : j \in C_i} e^{s_{ij}}`.
+        paired: Shape ``(N,)``, :math:`s_{i, p(i)}` (without the multiplier).
+    """
+
+    rows: Tensor
+    cols: Tensor
+    paired: Tensor
+
+
+def score_stats(
+    a: Tensor,
+    b: Tensor,
+    scale: Tensor,
+    *,
+    mask: PairMask | None = None,
+    multiplier: Tensor | None = None,
+    rows: bool = True,
+    cols: bool = False,
+    paired: bool = False,
+    partner: Tensor | None = None,
+    normalize: bool = False,
+    chunk_size: int | None = None,
+    impl: Impl = "auto",
+) -> ScoreStats:
+    r"""Row and column log-sum-exp of the masked scores, and paired scores, in one pass.
+
+    .. math::
+
+        \text{rows}_i = \log \sum_{j \in C_i} e^{s_{ij}}, \qquad
+        \text{cols}_j = \log \sum_{i : j \in C_i} e^{s_{ij}}, \qquad
+        \text{paired}_i = s_{i, p(i)}
+
+    Equivalent to ``torch.logsumexp((scale * a @ b.T).masked_fill(~keep, -inf), dim)`` but,
+    tiled, without materializing the ``N x M`` matrix: memory ``O((N + M) D)`` plus one tile
+    in forward and backward. A row or column with no kept pair gets ``-inf`` and no gradient.
+
+    Args:
+        a: Anchors, shape ``(N, D)``.
+        b: Candidates, shape ``(M, D)``.
+        scale: 0-dim tensor (may require grad), e.g. ``1 / temperature``.
+        mask: Which pairs are kept; ``None`` keeps all.
+        multiplier: Shape ``(N,)``; multiplies the scores of each anchor's positive pairs (same
+            group, or the diagonal without groups) inside the log-sum-exp. A constant (no
+            gradient).
+        rows: Compute the row statistics.
+        cols: Compute the column statistics (from the same pass over the tiles).
+        paired: Compute the paired scores :math:`s_{i, p(i)}` (``O(N D)``; their gradient is
+            added into the same accumulators, so they cost no extra memory).
+        partner: Shape ``(N,)``, :math:`p(i)`; ``None`` means the diagonal ``p(i) = i``.
+        normalize: Use L2-normalized rows of ``a`` and ``b`` (cosine similarity). The tiled
+            path normalizes on the fly and keeps no normalized copy between forward and
+            backward; gradients flow as through ``F.normalize``.
+        chunk_size: Rows and columns per tile; ``None`` chooses.
+        impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+
+    Returns:
+        A :class:`ScoreStats` in the statistics dtype (float32 for low-precision inputs).
+    """
+    mask = PairMask() if mask is None else mask
+    if resolve_impl(impl, a.shape[0], b.shape[0]) == "dense":
+        lse_r, lse_c = dense_logsumexp(a, b, scale, mask, multiplier, rows, cols, normalize)
+        pos = (
+            paired_scores(a, b, scale, partner, normalize=normalize)
+            if paired
+            else lse_r.new_empty(0)
+        )
+        return ScoreStats(lse_r, lse_c, pos)
+    out = TiledLogSumExp.apply(
+        a, b, scale, mask, multiplier, rows, cols, paired, partner, normalize, chunk_size
+    )
+    return ScoreStats(*out)
+
+
 def logsumexp(
     a: Tensor,
     b: Tensor,
@@ -57,42 +139,28 @@ def logsumexp(
     multiplier: Tensor | None = None,
     rows: bool = True,
     cols: bool = False,
+    normalize: bool = False,
     chunk_size: int | None = None,
     impl: Impl = "auto",
 ) -> tuple[Tensor, Tensor]:
-    r"""Row and column log-sum-exp of the masked score matrix.
-
-    .. math::
-
-        \text{lse}^{row}_i = \log \sum_{j \in C_i} e^{s_{ij}}, \qquad
-        \text{lse}^{col}_j = \log \sum_{i : j \in C_i} e^{s_{ij}}
-
-    Equivalent to ``torch.logsumexp((scale * a @ b.T).masked_fill(~keep, -inf), dim)`` but,
-    tiled, without materializing the ``N x M`` matrix. A row or column with no kept pair gets
-    ``-inf`` and receives no gradient.
-
-    Args:
-        a: Anchors, shape ``(N, D)``.
-        b: Candidates, shape ``(M, D)``.
-        scale: 0-dim tensor (may require grad), e.g. ``1 / temperature``.
-        mask: Which pairs are kept; ``None`` keeps all.
-        multiplier: Shape ``(N,)``; multiplies the scores of each anchor's positive pairs (same
-            group, or the diagonal without groups). Treated as a constant (no gradient).
-        rows: Compute the row statistics.
-        cols: Compute the column statistics (from the same pass over the tiles).
-        chunk_size: Rows and columns per tile; ``None`` chooses.
-        impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+    """Row and column log-sum-exp only; see :func:`score_stats` for the arguments.
 
     Returns:
-        ``(lse_rows (N,), lse_cols (M,))`` in the statistics dtype; an unrequested one is empty.
+        ``(rows (N,), cols (M,))``; an unrequested one is empty.
     """
-    mask = PairMask() if mask is None else mask
-    if resolve_impl(impl, a.shape[0], b.shape[0]) == "dense":
-        return dense_logsumexp(a, b, scale, mask, multiplier, rows, cols)
-    out: tuple[Tensor, Tensor] = TiledLogSumExp.apply(
-        a, b, scale, mask, multiplier, rows, cols, chunk_size
+    stats = score_stats(
+        a,
+        b,
+        scale,
+        mask=mask,
+        multiplier=multiplier,
+        rows=rows,
+        cols=cols,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        impl=impl,
     )
-    return out
+    return stats.rows, stats.cols
 
 
 def pair_softplus(
@@ -131,7 +199,14 @@ def pair_softplus(
     return out
 
 
-def paired_scores(a: Tensor, b: Tensor, scale: Tensor, index: Tensor | None = None) -> Tensor:
+def paired_scores(
+    a: Tensor,
+    b: Tensor,
+    scale: Tensor,
+    index: Tensor | None = None,
+    *,
+    normalize: bool = False,
+) -> Tensor:
     r"""Scores :math:`s_{i, p(i)} = \text{scale} \langle a_i, b_{p(i)} \rangle`, shape ``(N,)``.
 
     Args:
@@ -139,10 +214,16 @@ def paired_scores(a: Tensor, b: Tensor, scale: Tensor, index: Tensor | None = No
         b: Candidates, shape ``(M, D)``.
         scale: 0-dim scale tensor.
         index: Shape ``(N,)`` partner of each row; ``None`` means ``p(i) = i``.
+        normalize: Cosine instead of dot product (as ``F.normalize`` with ``eps=1e-12``),
+            computed without keeping normalized copies of the inputs.
     """
     cdt = stats_dtype(a.dtype)
-    partner = b[: a.shape[0]] if index is None else b[index]
-    return (a.to(cdt) * partner.to(cdt)).sum(1) * scale
+    a = a.to(cdt)
+    partner = (b[: a.shape[0]] if index is None else b[index]).to(cdt)
+    dots = (a * partner).sum(1)
+    if normalize:
+        dots = dots / (a.norm(dim=1).clamp_min(1e-12) * partner.norm(dim=1).clamp_min(1e-12))
+    return dots * scale
 
 
 def reduce(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit.core.pairs import PairMask
@@ -16,11 +17,19 @@ from contrastkit.core.tiled import stats_dtype
 
 
 def dense_scores(
-    a: Tensor, b: Tensor, scale: Tensor, mask: PairMask, mult: Tensor | None
+    a: Tensor,
+    b: Tensor,
+    scale: Tensor,
+    mask: PairMask,
+    mult: Tensor | None,
+    normalize: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """The full score matrix ``(N, M)`` in the statistics dtype, and the keep-mask."""
     cdt = stats_dtype(a.dtype)
-    s = (a.to(cdt) @ b.to(cdt).T) * scale.to(cdt)
+    a, b = a.to(cdt), b.to(cdt)
+    if normalize:
+        a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    s = (a @ b.T) * scale.to(cdt)
     if mult is not None:
         pos = mask.positive_tile(0, a.shape[0], 0, b.shape[0], a.device)
         s = s * torch.where(pos, mult.detach().to(cdt)[:, None], 1.0)
@@ -44,10 +53,11 @@ def dense_logsumexp(
     mult: Tensor | None,
     rows: bool,
     cols: bool,
+    normalize: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Row and/or column log-sum-exp of the masked scores (``-inf`` where nothing is kept)."""
     with torch.autocast(device_type=a.device.type, enabled=False):
-        s, keep = dense_scores(a, b, scale, mask, mult)
+        s, keep = dense_scores(a, b, scale, mask, mult, normalize)
         lse_r = _masked_lse(s, keep, 1) if rows else s.new_empty(0)
         lse_c = _masked_lse(s, keep, 0) if cols else s.new_empty(0)
     return lse_r, lse_c

@@ -63,7 +63,7 @@ def first_order_only(fn: _Backward) -> _Backward:
 
 
 DEFAULT_ROW_CHUNK = 1024
-DEFAULT_COL_CHUNK = 8192
+DEFAULT_COL_CHUNK = 2048
 
 
 def stats_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -101,12 +101,71 @@ class _Buffers:
         return buf
 
 
-def _score_bound(a: Tensor, b: Tensor, scale: Tensor, mult: Tensor | None) -> float:
-    """An upper bound on ``|s_ij|`` computed in O((N + M) D)."""
-    bound = float(scale.abs()) * float(a.norm(dim=1).max()) * float(b.norm(dim=1).max())
-    if mult is not None:
-        bound *= max(1.0, float(mult.abs().max()))
-    return bound
+_EPS = 1e-12  # as torch.nn.functional.normalize
+
+
+class _Operands:
+    """Both inputs in the statistics dtype; rows optionally L2-normalized on the fly.
+
+    With ``normalize``, ``b`` is normalized once (one transient ``(M, D)`` copy per pass) and
+    ``a`` one row block at a time, so nothing normalized is kept between forward and backward.
+    """
+
+    def __init__(self, a: Tensor, b: Tensor, normalize: bool, cdt: torch.dtype) -> None:
+        self.same = a is b
+        self.a: Tensor = a.detach().to(cdt)
+        self.b: Tensor
+        self.na: Tensor
+        self.nb: Tensor
+        b_c = self.a if self.same else b.detach().to(cdt)
+        self.b_raw = b_c
+        self.normalize = normalize
+        if normalize:
+            self.na = self.a.norm(dim=1).clamp_min(_EPS)
+            self.nb = self.na if self.same else b_c.norm(dim=1).clamp_min(_EPS)
+            self.b = b_c / self.nb[:, None]
+        else:
+            self.b = b_c
+
+    def rows(self, r0: int, r1: int) -> Tensor:
+        """Row block ``[r0:r1]`` of ``a`` (normalized if asked)."""
+        if self.same:
+            return self.b[r0:r1]
+        if self.normalize:
+            return self.a[r0:r1] / self.na[r0:r1, None]
+        return self.a[r0:r1]
+
+    def bound(self, scale: float, mult: Tensor | None) -> float:
+        """An upper bound on ``|s_ij|``, in ``O((N + M) D)``."""
+        if self.normalize:
+            norms = 1.0
+        else:
+            norms = float(self.a.norm(dim=1).max()) * float(self.b.norm(dim=1).max())
+        bound = abs(scale) * norms
+        if mult is not None:
+            bound *= max(1.0, float(mult.abs().max()))
+        return bound
+
+    def row_grad(self, d_hat: Tensor) -> Tensor:
+        """Chain rule through the row normalization, in place on ``d_hat`` (the grad of â)."""
+        return _through_normalize(d_hat, self.a, self.na) if self.normalize else d_hat
+
+    def col_grad(self, d_hat: Tensor) -> Tensor:
+        """Chain rule through the column normalization, in place on ``d_hat``."""
+        if not self.normalize:
+            return d_hat
+        return _through_normalize(d_hat, self.b_raw, self.nb)
+
+
+def _through_normalize(g: Tensor, x: Tensor, norm: Tensor, block: int = 8192) -> Tensor:
+    """Gradient w.r.t. ``x`` of ``x / max(|x|, eps)`` given the gradient ``g`` of the output."""
+    for r0 in range(0, x.shape[0], block):
+        xs, gs, ns = x[r0 : r0 + block], g[r0 : r0 + block], norm[r0 : r0 + block, None]
+        y = xs / ns
+        inside = ns > _EPS
+        proj = gs - y * (y * gs).sum(1, keepdim=True)
+        gs.copy_(torch.where(inside, proj, gs) / ns)
+    return g
 
 
 def _use_fast(cdt: torch.dtype, mask: PairMask, mult: Tensor | None, bound: float) -> bool:
@@ -121,7 +180,7 @@ def _zero_diagonal(buf: Tensor, r0: int, r1: int, c0: int, c1: int) -> None:
 
 def _scores_tile(
     out: Tensor,
-    a: Tensor,
+    ar: Tensor,
     b: Tensor,
     scale: float,
     mask: PairMask,
@@ -132,7 +191,7 @@ def _scores_tile(
     c1: int,
 ) -> tuple[Tensor, Tensor | None]:
     """Natural-log scores of a tile with masked pairs at ``-inf``; also the multiplier tile."""
-    torch.mm(a[r0:r1], b[c0:c1].T, out=out)
+    torch.mm(ar, b[c0:c1].T, out=out)
     out.mul_(scale)
     mtile: Tensor | None = None
     if mult is not None:
@@ -146,8 +205,7 @@ def _scores_tile(
 
 
 def _lse_forward(
-    a: Tensor,
-    b: Tensor,
+    ops: _Operands,
     scale: float,
     mask: PairMask,
     mult: Tensor | None,
@@ -157,23 +215,27 @@ def _lse_forward(
     cc: int,
     fast: bool,
 ) -> tuple[Tensor, Tensor]:
-    n, m = a.shape[0], b.shape[0]
-    cdt, dev = a.dtype, a.device
+    n, m = ops.a.shape[0], ops.b.shape[0]
+    cdt, dev = ops.b.dtype, ops.b.device
     bufs = _Buffers(cdt, dev)
     if fast:
         row_sum = torch.zeros(n, dtype=cdt, device=dev)
         col_sum = torch.zeros(m, dtype=cdt, device=dev)
-        for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
-            e = bufs.get(r1 - r0, c1 - c0)
-            # exp2 of log2(e)-scaled scores is e^s; scaling the small row block costs O(rc D).
-            torch.mm(a[r0:r1] * (scale * _LOG2E), b[c0:c1].T, out=e)
-            e.exp2_()
-            if mask.exclude_self:
-                _zero_diagonal(e, r0, r1, c0, c1)
-            if rows:
-                row_sum[r0:r1] += e.sum(1)
-            if cols:
-                col_sum[c0:c1] += e.sum(0)
+        for r0 in range(0, n, rc):
+            r1 = min(r0 + rc, n)
+            # exp2 of log2(e)-scaled scores is e^s; scaling the row block costs O(rc D).
+            ar = ops.rows(r0, r1) * (scale * _LOG2E)
+            for c0 in range(0, m, cc):
+                c1 = min(c0 + cc, m)
+                e = bufs.get(r1 - r0, c1 - c0)
+                torch.mm(ar, ops.b[c0:c1].T, out=e)
+                e.exp2_()
+                if mask.exclude_self:
+                    _zero_diagonal(e, r0, r1, c0, c1)
+                if rows:
+                    row_sum[r0:r1] += e.sum(1)
+                if cols:
+                    col_sum[c0:c1] += e.sum(0)
         return row_sum.log(), col_sum.log()
 
     neg_inf = -math.inf
@@ -181,13 +243,18 @@ def _lse_forward(
     row_sum = torch.zeros(n, dtype=cdt, device=dev)
     col_max = torch.full((m,), neg_inf, dtype=cdt, device=dev)
     col_sum = torch.zeros(m, dtype=cdt, device=dev)
-    for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
-        s, _ = _scores_tile(bufs.get(r1 - r0, c1 - c0), a, b, scale, mask, mult, r0, r1, c0, c1)
-        e = bufs.get(r1 - r0, c1 - c0, slot=1)
-        if rows:
-            _online_update(s, e, row_max, row_sum, r0, r1, dim=1)
-        if cols:
-            _online_update(s, e, col_max, col_sum, c0, c1, dim=0)
+    for r0 in range(0, n, rc):
+        r1 = min(r0 + rc, n)
+        ar = ops.rows(r0, r1)
+        for c0 in range(0, m, cc):
+            c1 = min(c0 + cc, m)
+            t = bufs.get(r1 - r0, c1 - c0)
+            s, _ = _scores_tile(t, ar, ops.b, scale, mask, mult, r0, r1, c0, c1)
+            e = bufs.get(r1 - r0, c1 - c0, slot=1)
+            if rows:
+                _online_update(s, e, row_max, row_sum, r0, r1, dim=1)
+            if cols:
+                _online_update(s, e, col_max, col_sum, c0, c1, dim=0)
     return _finish(row_max, row_sum), _finish(col_max, col_sum)
 
 
@@ -220,8 +287,7 @@ def _coeffs(grad: Tensor | None, lse: Tensor, fast: bool) -> Tensor | None:
 
 
 def _lse_backward(
-    a: Tensor,
-    b: Tensor,
+    ops: _Operands,
     scale: float,
     mask: PairMask,
     mult: Tensor | None,
@@ -235,52 +301,107 @@ def _lse_backward(
     need_a: bool,
     need_b: bool,
 ) -> tuple[Tensor, Tensor]:
-    """Return ``dS B`` and ``dS^T A`` where ``dS`` is the gradient w.r.t. the unscaled dots."""
-    n, m = a.shape[0], b.shape[0]
-    cdt, dev = a.dtype, a.device
+    """Return ``dS B̂`` and ``dS^T Â``, ``dS`` the gradient w.r.t. the unscaled dot products."""
+    n, m = ops.a.shape[0], ops.b.shape[0]
+    cdt, dev = ops.b.dtype, ops.b.device
     bufs = _Buffers(cdt, dev)
-    da = torch.zeros_like(a) if need_a else a.new_empty(0)
-    db = torch.zeros_like(b) if need_b else b.new_empty(0)
+    da = torch.zeros(n, ops.b.shape[1], dtype=cdt, device=dev) if need_a else ops.b.new_empty(0)
+    db = torch.zeros_like(ops.b) if need_b else ops.b.new_empty(0)
+    if u is None and v is None:
+        return da, db
     lr = torch.where(torch.isfinite(lse_r), lse_r, 0.0)
     lc = torch.where(torch.isfinite(lse_c), lse_c, 0.0)
-    for r0, r1, c0, c1 in _tiles(n, m, rc, cc):
-        t = bufs.get(r1 - r0, c1 - c0)
-        if fast:
-            torch.mm(a[r0:r1] * (scale * _LOG2E), b[c0:c1].T, out=t)
-            t.exp2_()
-            if mask.exclude_self:
-                _zero_diagonal(t, r0, r1, c0, c1)
-            w = bufs.get(r1 - r0, c1 - c0, slot=1)
-            if u is not None and v is not None:
-                torch.add(u[r0:r1, None], v[None, c0:c1], out=w)
-                t.mul_(w)
-            elif u is not None:
-                t.mul_(u[r0:r1, None])
-            elif v is not None:
-                t.mul_(v[None, c0:c1])
-            ds = t
-        else:
-            s, mtile = _scores_tile(t, a, b, scale, mask, mult, r0, r1, c0, c1)
-            ds = bufs.get(r1 - r0, c1 - c0, slot=1)
-            ds.zero_()
-            e = bufs.get(r1 - r0, c1 - c0, slot=2)
-            if u is not None:
-                torch.sub(s, lr[r0:r1, None], out=e)
-                ds.addcmul_(e.exp_(), u[r0:r1, None])
-            if v is not None:
-                torch.sub(s, lc[None, c0:c1], out=e)
-                ds.addcmul_(e.exp_(), v[None, c0:c1])
-            if mtile is not None:
-                ds.mul_(mtile)
-        if need_a:
-            da[r0:r1].addmm_(ds, b[c0:c1])
-        if need_b:
-            db[c0:c1].addmm_(ds.T, a[r0:r1])
+    for r0 in range(0, n, rc):
+        r1 = min(r0 + rc, n)
+        ar = ops.rows(r0, r1)
+        ar_fast = ar * (scale * _LOG2E) if fast else ar
+        for c0 in range(0, m, cc):
+            c1 = min(c0 + cc, m)
+            t = bufs.get(r1 - r0, c1 - c0)
+            if fast:
+                torch.mm(ar_fast, ops.b[c0:c1].T, out=t)
+                t.exp2_()
+                if mask.exclude_self:
+                    _zero_diagonal(t, r0, r1, c0, c1)
+                if u is not None and v is not None:
+                    w = bufs.get(r1 - r0, c1 - c0, slot=1)
+                    torch.add(u[r0:r1, None], v[None, c0:c1], out=w)
+                    t.mul_(w)
+                elif u is not None:
+                    t.mul_(u[r0:r1, None])
+                elif v is not None:
+                    t.mul_(v[None, c0:c1])
+                ds = t
+            else:
+                s, mtile = _scores_tile(t, ar, ops.b, scale, mask, mult, r0, r1, c0, c1)
+                ds = bufs.get(r1 - r0, c1 - c0, slot=1)
+                ds.zero_()
+                e = bufs.get(r1 - r0, c1 - c0, slot=2)
+                if u is not None:
+                    torch.sub(s, lr[r0:r1, None], out=e)
+                    ds.addcmul_(e.exp_(), u[r0:r1, None])
+                if v is not None:
+                    torch.sub(s, lc[None, c0:c1], out=e)
+                    ds.addcmul_(e.exp_(), v[None, c0:c1])
+                if mtile is not None:
+                    ds.mul_(mtile)
+            if need_a:
+                da[r0:r1].addmm_(ds, ops.b[c0:c1])
+            if need_b:
+                db[c0:c1].addmm_(ds.T, ar)
     return da, db
 
 
+def _row_dot(ops: _Operands, da: Tensor, block: int = 8192) -> Tensor:
+    """``sum_i <â_i, da_i>`` in row blocks (the scale gradient), without a full copy of Â."""
+    total = da.new_zeros(())
+    for r0 in range(0, da.shape[0], block):
+        r1 = min(r0 + block, da.shape[0])
+        total += (ops.rows(r0, r1) * da[r0:r1]).sum()
+    return total
+
+
+def _partner_block(partner: Tensor | None, r0: int, r1: int, device: torch.device) -> Tensor:
+    return torch.arange(r0, r1, device=device) if partner is None else partner[r0:r1]
+
+
+def _paired_forward(
+    ops: _Operands, partner: Tensor | None, scale: float, block: int = 8192
+) -> Tensor:
+    """``scale <â_i, b̂_{p(i)}>`` in row blocks, shape ``(N,)``."""
+    n = ops.a.shape[0]
+    out = ops.b.new_empty(n)
+    for r0 in range(0, n, block):
+        r1 = min(r0 + block, n)
+        idx = _partner_block(partner, r0, r1, ops.b.device)
+        out[r0:r1] = (ops.rows(r0, r1) * ops.b[idx]).sum(1)
+    return out.mul_(scale)
+
+
+def _paired_backward(
+    ops: _Operands,
+    partner: Tensor | None,
+    gp: Tensor,
+    da: Tensor,
+    db: Tensor,
+    need_a: bool,
+    need_b: bool,
+    block: int = 8192,
+) -> None:
+    """Add the paired scores' gradients (w.r.t. the unscaled dots) into ``da`` and ``db``."""
+    n = ops.a.shape[0]
+    for r0 in range(0, n, block):
+        r1 = min(r0 + block, n)
+        idx = _partner_block(partner, r0, r1, ops.b.device)
+        g = gp[r0:r1, None]
+        if need_a:
+            da[r0:r1].addcmul_(ops.b[idx], g)
+        if need_b:
+            db.index_add_(0, idx, ops.rows(r0, r1) * g)
+
+
 class TiledLogSumExp(torch.autograd.Function):
-    """Row and/or column log-sum-exp of the masked score matrix, in tiles."""
+    """Row / column log-sum-exp of the masked scores and the paired scores, in tiles."""
 
     @staticmethod
     def forward(
@@ -292,47 +413,58 @@ class TiledLogSumExp(torch.autograd.Function):
         mult: Tensor | None,
         rows: bool,
         cols: bool,
+        paired: bool,
+        partner: Tensor | None,
+        normalize: bool,
         chunk_size: int | None,
-    ) -> tuple[Tensor, Tensor]:
-        """Compute ``(lse_rows (N,), lse_cols (M,))``; a direction not asked for is empty."""
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Compute ``(lse_rows (N,), lse_cols (M,), paired (N,))``; unrequested ones are empty."""
         cdt = stats_dtype(a.dtype)
         with torch.autocast(device_type=a.device.type, enabled=False):
-            a_c, b_c = a.detach().to(cdt), b.detach().to(cdt)
+            ops = _Operands(a, b, normalize, cdt)
             mult_c = None if mult is None else mult.detach().to(cdt)
             sc = float(scale)
-            fast = _use_fast(cdt, mask, mult_c, _score_bound(a_c, b_c, scale, mult_c))
+            fast = _use_fast(cdt, mask, mult_c, ops.bound(sc, mult_c))
             rc, cc = tile_sizes(a.shape[0], b.shape[0], chunk_size)
-            lse_r, lse_c = _lse_forward(a_c, b_c, sc, mask, mult_c, rows, cols, rc, cc, fast)
+            if rows or cols:
+                lse_r, lse_c = _lse_forward(ops, sc, mask, mult_c, rows, cols, rc, cc, fast)
+            else:
+                lse_r, lse_c = ops.b.new_empty(0), ops.b.new_empty(0)
+            pos = _paired_forward(ops, partner, sc) if paired else ops.b.new_empty(0)
+        del ops
         ctx.save_for_backward(a, b, scale, lse_r, lse_c)
         ctx.mask, ctx.mult, ctx.rows, ctx.cols = mask, mult_c, rows, cols
+        ctx.paired, ctx.partner = paired, partner
+        ctx.normalize, ctx.same = normalize, a is b
         ctx.tiles, ctx.fast = (rc, cc), fast
         if not rows:
             lse_r = lse_r.new_empty(0)
         if not cols:
             lse_c = lse_c.new_empty(0)
-        ctx.mark_non_differentiable(*([] if rows else [lse_r]), *([] if cols else [lse_c]))
-        return lse_r, lse_c
+        unused = [t for t, used in ((lse_r, rows), (lse_c, cols), (pos, paired)) if not used]
+        ctx.mark_non_differentiable(*unused)
+        return lse_r, lse_c, pos
 
     @staticmethod
     @first_order_only
     def backward(
-        ctx: Any, grad_r: Tensor | None, grad_c: Tensor | None
+        ctx: Any, grad_r: Tensor | None, grad_c: Tensor | None, grad_p: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         """Recompute each tile and accumulate the input gradients."""
         a, b, scale, lse_r, lse_c = ctx.saved_tensors
         need_a, need_b, need_s = ctx.needs_input_grad[:3]
-        cdt = lse_r.dtype
+        none = (None,) * 11
         u = _coeffs(grad_r if ctx.rows else None, lse_r, ctx.fast)
         v = _coeffs(grad_c if ctx.cols else None, lse_c, ctx.fast)
-        if u is None and v is None:
-            return None, None, None, None, None, None, None, None
-        a_c, b_c = a.detach().to(cdt), b.detach().to(cdt)
+        gp = grad_p if ctx.paired else None
+        if u is None and v is None and gp is None:
+            return none
         sc = float(scale)
         rc, cc = ctx.tiles
         with torch.autocast(device_type=a.device.type, enabled=False):
+            ops = _Operands(a, b if not ctx.same else a, ctx.normalize, lse_r.dtype)
             da, db = _lse_backward(
-                a_c,
-                b_c,
+                ops,
                 sc,
                 ctx.mask,
                 ctx.mult,
@@ -346,10 +478,16 @@ class TiledLogSumExp(torch.autograd.Function):
                 need_a or need_s,
                 need_b,
             )
-        grad_scale = (a_c * da).sum().to(scale.dtype).reshape(scale.shape) if need_s else None
-        grad_a = da.mul_(sc).to(a.dtype) if need_a else None
-        grad_b = db.mul_(sc).to(b.dtype) if need_b else None
-        return grad_a, grad_b, grad_scale, None, None, None, None, None
+            if gp is not None:
+                _paired_backward(
+                    ops, ctx.partner, gp.to(da.dtype), da, db, need_a or need_s, need_b
+                )
+            grad_scale = None
+            if need_s:
+                grad_scale = _row_dot(ops, da).to(scale.dtype).reshape(scale.shape)
+            grad_a = ops.row_grad(da.mul_(sc)).to(a.dtype) if need_a else None
+            grad_b = ops.col_grad(db.mul_(sc)).to(b.dtype) if need_b else None
+        return grad_a, grad_b, grad_scale, *none[3:]
 
 
 def _softplus_tile(

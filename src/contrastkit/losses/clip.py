@@ -65,9 +65,9 @@ def clip(
     """
     v.check_finite_scalar("logit_scale", logit_scale)
     v.check_positive_float("max_scale", max_scale)
-    x, t = prepare_pair("image", image, "text", text, normalize=normalize, same_batch=True)
+    x, t = prepare_pair("image", image, "text", text, normalize=False, same_batch=True)
     scale = core.as_scale(logit_scale, x).exp().clamp(max=max_scale)
-    return infonce_scaled(x, t, scale, True, None, reduction, chunk_size, impl)
+    return infonce_scaled(x, t, scale, True, normalize, None, reduction, chunk_size, impl)
 
 
 class CLIPLoss(ContrastiveLoss):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit import core
@@ -25,16 +26,27 @@ def _decoupled(
 ) -> Tensor:
     v.check_temperature("temperature", temperature)
     check_common(reduction, chunk_size, impl)
-    a, b = prepare_pair("z1", z1, "z2", z2, normalize=normalize, same_batch=True)
+    a, b = prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
     n = a.shape[0]
     z = torch.cat([a, b])
     scale = 1.0 / core.as_scale(temperature, z)
     item = torch.arange(n, device=z.device).repeat(2)
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     negatives = PairMask(row_groups=item, col_groups=item, groups="different")
-    lse, _ = core.logsumexp(z, z, scale, mask=negatives, chunk_size=chunk_size, impl=impl)
-    pos = core.paired_scores(z, z, scale, partner)
+    lse, _, pos = core.score_stats(
+        z,
+        z,
+        scale,
+        mask=negatives,
+        paired=True,
+        partner=partner,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        impl=impl,
+    )
     if sigma is not None:
+        if normalize:
+            a, b = F.normalize(a.detach(), dim=1), F.normalize(b.detach(), dim=1)
         pos = pos * von_mises_fisher_weights(a, b, sigma).repeat(2)
     return core.reduce(lse - pos, reduction)
 

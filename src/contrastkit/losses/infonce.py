@@ -68,14 +68,14 @@ def infonce(
     Peers: ``info_nce.InfoNCE``, ``pytorch_metric_learning.losses.NTXentLoss`` (with ``ref_emb``).
     """
     v.check_temperature("temperature", temperature)
-    q, k = prepare_pair("query", query, "key", key, normalize=normalize, same_batch=False)
+    q, k = prepare_pair("query", query, "key", key, normalize=False, same_batch=False)
     if symmetric and k.shape[0] != q.shape[0]:
         raise ValueError(
             f"symmetric=True needs `key` with as many rows as `query` ({q.shape[0]}); got "
             f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
         )
     scale = 1.0 / core.as_scale(temperature, q)
-    return infonce_scaled(q, k, scale, symmetric, weights, reduction, chunk_size, impl)
+    return infonce_scaled(q, k, scale, symmetric, normalize, weights, reduction, chunk_size, impl)
 
 
 def infonce_scaled(
@@ -83,20 +83,31 @@ def infonce_scaled(
     k: Tensor,
     scale: Tensor,
     symmetric: bool,
+    normalize: bool,
     weights: Tensor | None,
     reduction: Reduction,
     chunk_size: int | None,
     impl: Impl,
 ) -> Tensor:
-    """InfoNCE on prepared (validated, normalized) inputs and a scale tensor; see `infonce`."""
+    """InfoNCE on validated inputs and a scale tensor; see `infonce`.
+
+    Normalization happens inside the engine, so no normalized copy of the inputs is kept.
+    """
     check_common(reduction, chunk_size, impl)
     n = q.shape[0]
     if weights is not None:
         v.check_weights("weights", weights, n)
-    lse_r, lse_c = core.logsumexp(
-        q, k, scale, rows=True, cols=symmetric, chunk_size=chunk_size, impl=impl
+    lse_r, lse_c, pos = core.score_stats(
+        q,
+        k,
+        scale,
+        rows=True,
+        cols=symmetric,
+        paired=True,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        impl=impl,
     )
-    pos = core.paired_scores(q, k, scale)
     loss = lse_r - pos
     if symmetric:
         loss = 0.5 * (loss + (lse_c - pos))

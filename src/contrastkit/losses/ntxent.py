@@ -59,15 +59,23 @@ def ntxent(
     """
     v.check_temperature("temperature", temperature)
     check_common(reduction, chunk_size, impl)
-    a, b = prepare_pair("z1", z1, "z2", z2, normalize=normalize, same_batch=True)
+    a, b = prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
     z = torch.cat([a, b])
     n = a.shape[0]
     scale = 1.0 / core.as_scale(temperature, z)
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    lse, _ = core.logsumexp(
-        z, z, scale, mask=PairMask(exclude_self=True), chunk_size=chunk_size, impl=impl
+    lse, _, pos = core.score_stats(
+        z,
+        z,
+        scale,
+        mask=PairMask(exclude_self=True),
+        paired=True,
+        partner=partner,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        impl=impl,
     )
-    return core.reduce(lse - core.paired_scores(z, z, scale, partner), reduction)
+    return core.reduce(lse - pos, reduction)
 
 
 class NTXentLoss(ContrastiveLoss):
