@@ -19,6 +19,7 @@ MASKS = {
     "same": {"groups": "same"},
     "different-no-self": {"groups": "different", "exclude_self": True},
     "multiplier": {"multiplier": True},
+    "self-index": {"exclude_self": True, "self_index": True},
 }
 
 
@@ -28,6 +29,8 @@ def build(
     a = torch.randn(n, d, generator=gen, dtype=torch.float64)
     b = torch.randn(m, d, generator=gen, dtype=torch.float64)
     kw: dict[str, Any] = {"exclude_self": rule.get("exclude_self", False)}
+    if "self_index" in rule:
+        kw["self_index"] = torch.randint(0, m, (n,), generator=gen)
     if "groups" in rule or "multiplier" in rule:
         kw["row_groups"] = torch.randint(-1, 3, (n,), generator=gen)
         kw["col_groups"] = torch.randint(0, 3, (m,), generator=gen)

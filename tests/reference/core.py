@@ -9,10 +9,16 @@ from torch import Tensor
 
 
 def kept(
-    i: int, j: int, exclude_self: bool, rg: list[int] | None, cg: list[int] | None, groups: str
+    i: int,
+    j: int,
+    exclude_self: bool,
+    rg: list[int] | None,
+    cg: list[int] | None,
+    groups: str,
+    own: list[int] | None = None,
 ) -> bool:
     """Whether pair (i, j) is kept by the rules of ``contrastkit.core.PairMask``."""
-    if exclude_self and i == j:
+    if exclude_self and j == (i if own is None else own[i]):
         return False
     if groups == "same":
         return rg is not None and cg is not None and rg[i] == cg[j] and rg[i] >= 0
@@ -50,13 +56,15 @@ def logsumexp(
     col_groups: Tensor | None = None,
     groups: str = "any",
     multiplier: Tensor | None = None,
+    self_index: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Row and column log-sum-exp over kept pairs; ``-inf`` where nothing is kept."""
     n, m = a.shape[0], b.shape[0]
     rg = None if row_groups is None else row_groups.tolist()
     cg = None if col_groups is None else col_groups.tolist()
+    own = None if self_index is None else self_index.tolist()
     s = [[score(a, b, scale, i, j, multiplier, rg, cg) for j in range(m)] for i in range(n)]
-    keep = [[kept(i, j, exclude_self, rg, cg, groups) for j in range(m)] for i in range(n)]
+    keep = [[kept(i, j, exclude_self, rg, cg, groups, own) for j in range(m)] for i in range(n)]
 
     def lse(values: list[Tensor]) -> Tensor:
         if not values:

@@ -21,14 +21,17 @@ class PairMask:
 
     A pair is kept when every rule holds:
 
-    - ``exclude_self``: :math:`j \ne i` (anchors and candidates are the same rows, e.g. SimCLR's
-      2N views or SupCon's batch).
+    - ``exclude_self``: :math:`j \ne \text{self}(i)` where :math:`\text{self}(i) = i` (anchors and
+      candidates are the same rows, e.g. SimCLR's 2N views or SupCon's batch) or, when
+      ``self_index`` is given, the column holding anchor ``i`` itself (anchors that are a slice
+      of the candidates, e.g. one rank's rows of a gathered batch).
     - ``groups="same"``: :math:`g^{row}_i = g^{col}_j` (e.g. the positives of SupCon);
       ``groups="different"``: :math:`g^{row}_i \ne g^{col}_j` (e.g. the negatives).
       A negative group id never matches anything, so ``-1`` marks "no positive".
 
     Attributes:
-        exclude_self: Drop the diagonal ``j == i``.
+        exclude_self: Drop each anchor's own column.
+        self_index: Shape ``(N,)``, the column of each anchor; ``None`` means ``i``.
         row_groups: Shape ``(N,)`` integer group ids of the anchors (needed unless
             ``groups == "any"``).
         col_groups: Shape ``(M,)`` integer group ids of the candidates.
@@ -36,6 +39,7 @@ class PairMask:
     """
 
     exclude_self: bool = False
+    self_index: Tensor | None = None
     row_groups: Tensor | None = None
     col_groups: Tensor | None = None
     groups: GroupRule = "any"
@@ -49,10 +53,11 @@ class PairMask:
         """True when the mask keeps every pair."""
         return not self.exclude_self and self.groups == "any"
 
-    @property
-    def diagonal_only(self) -> bool:
-        """True when the only rule is ``exclude_self``."""
-        return self.exclude_self and self.groups == "any"
+    def self_columns(self, r0: int, r1: int, device: torch.device) -> Tensor:
+        """The excluded column of each anchor in ``[r0:r1]``."""
+        if self.self_index is None:
+            return torch.arange(r0, r1, device=device)
+        return self.self_index[r0:r1]
 
     def tile(self, r0: int, r1: int, c0: int, c1: int, device: torch.device) -> Tensor | None:
         """Boolean keep-mask of the tile ``[r0:r1, c0:c1]``, or ``None`` if it keeps everything."""
@@ -63,10 +68,9 @@ class PairMask:
             rg = self.row_groups[r0:r1, None]
             cg = self.col_groups[None, c0:c1]
             keep = (rg == cg) & (rg >= 0) if self.groups == "same" else (rg != cg) | (rg < 0)
-        if self.exclude_self and r0 < c1 and c0 < r1:
-            rows = torch.arange(r0, r1, device=device)[:, None]
-            cols = torch.arange(c0, c1, device=device)[None, :]
-            off = rows != cols
+        if self.exclude_self and (self.self_index is not None or (r0 < c1 and c0 < r1)):
+            own = self.self_columns(r0, r1, device)[:, None]
+            off = own != torch.arange(c0, c1, device=device)[None, :]
             keep = off if keep is None else keep & off
         return keep
 

@@ -172,10 +172,16 @@ def _use_fast(cdt: torch.dtype, mask: PairMask, mult: Tensor | None, bound: floa
     return mult is None and mask.groups == "any" and bound <= _FAST_BOUND[cdt]
 
 
-def _zero_diagonal(buf: Tensor, r0: int, r1: int, c0: int, c1: int) -> None:
-    """Zero the entries ``j == i`` of a tile, if it crosses the diagonal."""
-    if r0 < c1 and c0 < r1:
-        buf.diagonal(offset=r0 - c0).zero_()
+def _zero_self(buf: Tensor, mask: PairMask, r0: int, r1: int, c0: int, c1: int) -> None:
+    """Zero each anchor's own column in a tile (the diagonal unless ``mask.self_index``)."""
+    if mask.self_index is None:
+        if r0 < c1 and c0 < r1:
+            buf.diagonal(offset=r0 - c0).zero_()
+        return
+    own = mask.self_index[r0:r1]
+    rows = torch.nonzero((own >= c0) & (own < c1)).flatten()
+    if rows.numel():
+        buf[rows, own[rows] - c0] = 0.0
 
 
 def _scores_tile(
@@ -231,7 +237,7 @@ def _lse_forward(
                 torch.mm(ar, ops.b[c0:c1].T, out=e)
                 e.exp2_()
                 if mask.exclude_self:
-                    _zero_diagonal(e, r0, r1, c0, c1)
+                    _zero_self(e, mask, r0, r1, c0, c1)
                 if rows:
                     row_sum[r0:r1] += e.sum(1)
                 if cols:
@@ -322,7 +328,7 @@ def _lse_backward(
                 torch.mm(ar_fast, ops.b[c0:c1].T, out=t)
                 t.exp2_()
                 if mask.exclude_self:
-                    _zero_diagonal(t, r0, r1, c0, c1)
+                    _zero_self(t, mask, r0, r1, c0, c1)
                 if u is not None and v is not None:
                     w = bufs.get(r1 - r0, c1 - c0, slot=1)
                     torch.add(u[r0:r1, None], v[None, c0:c1], out=w)

@@ -6,6 +6,7 @@ is exact under ``gather_distributed`` and which peer libraries it is tested agai
 """
 
 from contrastkit.losses._base import REGISTRY, ContrastiveLoss, Paper, Requires
+from contrastkit.losses._catalog import catalog_markdown
 from contrastkit.losses.clip import CLIPLoss, clip
 from contrastkit.losses.dcl import DCLLoss, DCLWLoss, dcl, dclw, von_mises_fisher_weights
 from contrastkit.losses.infonce import InfoNCELoss, infonce
@@ -25,6 +26,7 @@ __all__ = [
     "Paper",
     "Requires",
     "SupConLoss",
+    "catalog_markdown",
     "clip",
     "dcl",
     "dclw",

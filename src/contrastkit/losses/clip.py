@@ -10,8 +10,9 @@ from torch import Tensor, nn
 from contrastkit import core
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import prepare_pair
+from contrastkit.losses._inputs import check_common, prepare_pair
 from contrastkit.losses.infonce import infonce_scaled
 
 _DEFAULT_LOGIT_SCALE = math.log(1 / 0.07)
@@ -27,6 +28,8 @@ def clip(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""CLIP's symmetric contrastive loss with a log-parametrized logit scale.
 
@@ -52,6 +55,9 @@ def clip(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks; ``logit_scale`` then gets
+            the global gradient on every rank. See :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -63,11 +69,18 @@ def clip(
 
     Peers: ``open_clip.loss.ClipLoss``.
     """
-    v.check_finite_scalar("logit_scale", logit_scale)
-    v.check_positive_float("max_scale", max_scale)
-    x, t = prepare_pair("image", image, "text", text, normalize=False, same_batch=True)
+
+    def check() -> tuple[Tensor, Tensor]:
+        v.check_finite_scalar("logit_scale", logit_scale)
+        v.check_positive_float("max_scale", max_scale)
+        check_common(reduction, chunk_size, impl)
+        return prepare_pair("image", image, "text", text, normalize=False, same_batch=True)
+
+    (x, t), sh = shard(
+        gather_distributed, process_group, check, lambda r: {"query": r[0], "key": r[1]}
+    )
     scale = core.as_scale(logit_scale, x).exp().clamp(max=max_scale)
-    return infonce_scaled(x, t, scale, True, normalize, None, reduction, chunk_size, impl)
+    return infonce_scaled(x, t, scale, True, normalize, None, reduction, chunk_size, impl, sh)
 
 
 class CLIPLoss(ContrastiveLoss):
@@ -81,6 +94,8 @@ class CLIPLoss(ContrastiveLoss):
         reduction: See :func:`clip`.
         chunk_size: See :func:`clip`.
         impl: See :func:`clip`.
+        gather_distributed: See :func:`clip`.
+        process_group: See :func:`clip`.
     """
 
     catalog_id = "clip"
@@ -89,6 +104,7 @@ class CLIPLoss(ContrastiveLoss):
     inputs = ("image", "text")
     symmetric_inputs = True
     peers = ("open_clip.loss.ClipLoss",)
+    supports_distributed = True
 
     logit_scale: Tensor
 
@@ -102,6 +118,8 @@ class CLIPLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
@@ -116,6 +134,7 @@ class CLIPLoss(ContrastiveLoss):
             self.register_buffer("logit_scale", init)
         self.max_scale, self.normalize = max_scale, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         """Compute the loss; see :func:`clip`."""
@@ -128,4 +147,6 @@ class CLIPLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit import core
-from contrastkit.core import PairMask
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
 from contrastkit.losses._inputs import check_common, prepare_pair
+from contrastkit.losses._views import reduce_views, two_view_stats
 
 
 def _decoupled(
@@ -23,32 +24,35 @@ def _decoupled(
     reduction: Reduction,
     chunk_size: int | None,
     impl: Impl,
+    gather_distributed: bool,
+    process_group: ProcessGroup | None,
 ) -> Tensor:
-    v.check_temperature("temperature", temperature)
-    check_common(reduction, chunk_size, impl)
-    a, b = prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
-    n = a.shape[0]
-    z = torch.cat([a, b])
-    scale = 1.0 / core.as_scale(temperature, z)
-    item = torch.arange(n, device=z.device).repeat(2)
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    negatives = PairMask(row_groups=item, col_groups=item, groups="different")
-    lse, _, pos = core.score_stats(
-        z,
-        z,
-        scale,
-        mask=negatives,
-        paired=True,
-        partner=partner,
-        normalize=normalize,
-        chunk_size=chunk_size,
-        impl=impl,
+    def check() -> tuple[Tensor, Tensor]:
+        v.check_temperature("temperature", temperature)
+        if sigma is not None:
+            v.check_positive_float("sigma", sigma)
+        check_common(reduction, chunk_size, impl)
+        return prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
+
+    (a, b), sh = shard(gather_distributed, process_group, check, lambda r: {"z1": r[0], "z2": r[1]})
+    scale = 1.0 / core.as_scale(temperature, a)
+    if sh is not None:
+        scale = sh.sync_scale(scale)
+    lse, pos = two_view_stats(
+        a, b, scale, decoupled=True, normalize=normalize, chunk_size=chunk_size, impl=impl, sh=sh
     )
     if sigma is not None:
+        w1, w2 = a.detach(), b.detach()
         if normalize:
-            a, b = F.normalize(a.detach(), dim=1), F.normalize(b.detach(), dim=1)
-        pos = pos * von_mises_fisher_weights(a, b, sigma).repeat(2)
-    return core.reduce(lse - pos, reduction)
+            w1, w2 = F.normalize(w1, dim=1), F.normalize(w2, dim=1)
+        if sh is not None:  # the softmax runs over the global batch
+            off, n = sh.offset("z1"), a.shape[0]
+            weights = von_mises_fisher_weights(sh.gather("z1", w1), sh.gather("z2", w2), sigma)
+            weights = weights[off : off + n]
+        else:
+            weights = von_mises_fisher_weights(w1, w2, sigma)
+        pos = pos * weights.repeat(2)
+    return reduce_views(lse - pos, reduction, sh)
 
 
 def von_mises_fisher_weights(z1: Tensor, z2: Tensor, sigma: float) -> Tensor:
@@ -71,6 +75,8 @@ def dcl(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Decoupled contrastive loss: the positive pair is removed from the denominator.
 
@@ -92,6 +98,9 @@ def dcl(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(2N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks of ``process_group``;
+            see :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -103,7 +112,18 @@ def dcl(
 
     Peers: ``lightly.loss.DCLLoss``.
     """
-    return _decoupled(z1, z2, temperature, None, normalize, reduction, chunk_size, impl)
+    return _decoupled(
+        z1,
+        z2,
+        temperature,
+        None,
+        normalize,
+        reduction,
+        chunk_size,
+        impl,
+        gather_distributed,
+        process_group,
+    )
 
 
 def dclw(
@@ -116,6 +136,8 @@ def dclw(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""DCL with the positive term weighted by a von Mises-Fisher weight.
 
@@ -136,6 +158,9 @@ def dclw(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(2N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks of ``process_group``;
+            see :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -147,8 +172,18 @@ def dclw(
 
     Peers: ``lightly.loss.DCLWLoss``.
     """
-    v.check_positive_float("sigma", sigma)
-    return _decoupled(z1, z2, temperature, sigma, normalize, reduction, chunk_size, impl)
+    return _decoupled(
+        z1,
+        z2,
+        temperature,
+        sigma,
+        normalize,
+        reduction,
+        chunk_size,
+        impl,
+        gather_distributed,
+        process_group,
+    )
 
 
 class DCLLoss(ContrastiveLoss):
@@ -160,6 +195,7 @@ class DCLLoss(ContrastiveLoss):
     inputs = ("z1", "z2")
     symmetric_inputs = True
     peers = ("lightly.loss.DCLLoss",)
+    supports_distributed = True
 
     def __init__(
         self,
@@ -169,12 +205,15 @@ class DCLLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dcl`."""
@@ -186,6 +225,8 @@ class DCLLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )
 
 
@@ -198,6 +239,7 @@ class DCLWLoss(ContrastiveLoss):
     inputs = ("z1", "z2")
     symmetric_inputs = True
     peers = ("lightly.loss.DCLWLoss",)
+    supports_distributed = True
     stop_gradient = True
 
     def __init__(
@@ -209,6 +251,8 @@ class DCLWLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
@@ -216,6 +260,7 @@ class DCLWLoss(ContrastiveLoss):
         check_common(reduction, chunk_size, impl)
         self.temperature, self.sigma, self.normalize = temperature, sigma, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dclw`."""
@@ -228,4 +273,6 @@ class DCLWLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

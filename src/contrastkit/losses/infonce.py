@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from contrastkit import core
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, Shard, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
 from contrastkit.losses._inputs import check_common, prepare_pair
 
@@ -22,6 +24,8 @@ def infonce(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""InfoNCE over in-batch negatives.
 
@@ -52,6 +56,10 @@ def infonce(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Compute the loss of the global batch over all ranks of
+            ``process_group`` (each rank's keys, extra negatives included, are candidates for
+            every query). See :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Returns:
         The loss, in float32 for low-precision inputs (statistics dtype).
@@ -67,15 +75,27 @@ def infonce(
 
     Peers: ``info_nce.InfoNCE``, ``pytorch_metric_learning.losses.NTXentLoss`` (with ``ref_emb``).
     """
-    v.check_temperature("temperature", temperature)
-    q, k = prepare_pair("query", query, "key", key, normalize=False, same_batch=False)
-    if symmetric and k.shape[0] != q.shape[0]:
-        raise ValueError(
-            f"symmetric=True needs `key` with as many rows as `query` ({q.shape[0]}); got "
-            f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
-        )
+
+    def check() -> tuple[Tensor, Tensor, Tensor | None]:
+        v.check_temperature("temperature", temperature)
+        check_common(reduction, chunk_size, impl)
+        q, k = prepare_pair("query", query, "key", key, normalize=False, same_batch=False)
+        if symmetric and k.shape[0] != q.shape[0]:
+            raise ValueError(
+                f"symmetric=True needs `key` with as many rows as `query` ({q.shape[0]}); got "
+                f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
+            )
+        w = None if weights is None else v.check_weights("weights", weights, q.shape[0])
+        return q, k, w
+
+    (q, k, w), sh = shard(
+        gather_distributed,
+        process_group,
+        check,
+        lambda r: {"query": r[0], "key": r[1], "weights": r[2]},
+    )
     scale = 1.0 / core.as_scale(temperature, q)
-    return infonce_scaled(q, k, scale, symmetric, normalize, weights, reduction, chunk_size, impl)
+    return infonce_scaled(q, k, scale, symmetric, normalize, w, reduction, chunk_size, impl, sh)
 
 
 def infonce_scaled(
@@ -88,32 +108,62 @@ def infonce_scaled(
     reduction: Reduction,
     chunk_size: int | None,
     impl: Impl,
+    sh: Shard | None,
 ) -> Tensor:
     """InfoNCE on validated inputs and a scale tensor; see `infonce`.
 
     Normalization happens inside the engine, so no normalized copy of the inputs is kept.
+    With a :class:`~contrastkit.distributed.Shard`, this rank's queries meet the gathered keys
+    (and, if symmetric, its keys the gathered queries).
     """
-    check_common(reduction, chunk_size, impl)
     n = q.shape[0]
-    if weights is not None:
-        v.check_weights("weights", weights, n)
-    lse_r, lse_c, pos = core.score_stats(
+    if sh is None:
+        lse_r, lse_c, pos = core.score_stats(
+            q,
+            k,
+            scale,
+            rows=True,
+            cols=symmetric,
+            paired=True,
+            normalize=normalize,
+            chunk_size=chunk_size,
+            impl=impl,
+        )
+        loss = lse_r - pos
+        if symmetric:
+            loss = 0.5 * (loss + (lse_c - pos))
+        if weights is not None:
+            loss = loss * weights.to(loss.dtype)
+        return core.reduce(loss, reduction)
+
+    scale = sh.sync_scale(scale)
+    local = torch.arange(n, device=q.device)
+    lse_r, _, pos = core.score_stats(
         q,
-        k,
+        sh.gather("key", k),
         scale,
-        rows=True,
-        cols=symmetric,
         paired=True,
+        partner=sh.global_index("key", local),
         normalize=normalize,
         chunk_size=chunk_size,
         impl=impl,
     )
     loss = lse_r - pos
     if symmetric:
-        loss = 0.5 * (loss + (lse_c - pos))
+        lse_k, _, pos_k = core.score_stats(
+            k,
+            sh.gather("query", q),
+            scale,
+            paired=True,
+            partner=sh.global_index("query", local),
+            normalize=normalize,
+            chunk_size=chunk_size,
+            impl=impl,
+        )
+        loss = 0.5 * (loss + (lse_k - pos_k))
     if weights is not None:
         loss = loss * weights.to(loss.dtype)
-    return core.reduce(loss, reduction)
+    return sh.reduce(loss, reduction, sh.total("query"))
 
 
 class InfoNCELoss(ContrastiveLoss):
@@ -124,6 +174,7 @@ class InfoNCELoss(ContrastiveLoss):
     paper = Paper("Oord et al.", 2018, "1807.03748", "Representation Learning with CPC")
     inputs = ("query", "key")
     peers = ("info_nce.InfoNCE", "pytorch_metric_learning.losses.NTXentLoss")
+    supports_distributed = True
 
     def __init__(
         self,
@@ -134,12 +185,15 @@ class InfoNCELoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.symmetric, self.normalize = temperature, symmetric, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, query: Tensor, key: Tensor, *, weights: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`infonce`."""
@@ -153,4 +207,6 @@ class InfoNCELoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

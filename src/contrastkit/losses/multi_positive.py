@@ -8,9 +8,10 @@ from contrastkit import core
 from contrastkit.core import PairMask
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper, Requires
 from contrastkit.losses._inputs import check_common, prepare_one
-from contrastkit.losses._labels import dense_ids
+from contrastkit.losses._labels import labeled_batch
 
 
 def multi_positive(
@@ -22,6 +23,8 @@ def multi_positive(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""InfoNCE with one softmax per positive pair; the other positives are not negatives.
 
@@ -47,6 +50,9 @@ def multi_positive(
             each anchor's sum over its positive pairs).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks of ``process_group``;
+            see :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -59,19 +65,45 @@ def multi_positive(
 
     Peers: ``pytorch_metric_learning.losses.NTXentLoss`` (with labels).
     """
-    v.check_temperature("temperature", temperature)
-    check_common(reduction, chunk_size, impl)
-    z = prepare_one("embeddings", embeddings, normalize=normalize)
-    v.check_labels("labels", labels, z.shape[0])
-    ids, size = dense_ids(labels.to(z.device))
-    scale = 1.0 / core.as_scale(temperature, z)
-    negatives = PairMask(row_groups=ids, col_groups=ids, groups="different")
-    lse_neg, _ = core.logsumexp(z, z, scale, mask=negatives, chunk_size=chunk_size, impl=impl)
-    positives = PairMask(exclude_self=True, row_groups=ids, col_groups=ids, groups="same")
-    per_anchor = core.pair_softplus(
-        z, z, scale, -lse_neg, sign=-1.0, mask=positives, chunk_size=chunk_size, impl=impl
+
+    def check() -> tuple[Tensor, Tensor]:
+        v.check_temperature("temperature", temperature)
+        check_common(reduction, chunk_size, impl)
+        z = prepare_one("embeddings", embeddings, normalize=normalize)
+        return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
+
+    (z, y), sh = shard(
+        gather_distributed, process_group, check, lambda r: {"embeddings": r[0], "labels": r[1]}
     )
-    return core.reduce(per_anchor, reduction, denominator=(size - 1).sum())
+    scale = 1.0 / core.as_scale(temperature, z)
+    if sh is not None:
+        scale = sh.sync_scale(scale)
+    lb = labeled_batch(z, y, sh)
+    negatives = PairMask(row_groups=lb.row_ids, col_groups=lb.col_ids, groups="different")
+    lse_neg, _ = core.logsumexp(
+        lb.anchors, lb.candidates, scale, mask=negatives, chunk_size=chunk_size, impl=impl
+    )
+    positives = PairMask(
+        exclude_self=True,
+        self_index=lb.self_index,
+        row_groups=lb.row_ids,
+        col_groups=lb.col_ids,
+        groups="same",
+    )
+    per_anchor = core.pair_softplus(
+        lb.anchors,
+        lb.candidates,
+        scale,
+        -lse_neg,
+        sign=-1.0,
+        mask=positives,
+        chunk_size=chunk_size,
+        impl=impl,
+    )
+    positive_pairs = (lb.col_sizes - 1).sum()
+    if sh is None:
+        return core.reduce(per_anchor, reduction, denominator=positive_pairs)
+    return sh.reduce(per_anchor, reduction, positive_pairs)
 
 
 class MultiPositiveLoss(ContrastiveLoss):
@@ -83,6 +115,7 @@ class MultiPositiveLoss(ContrastiveLoss):
     inputs = ("embeddings", "labels")
     requires = Requires(labels=True)
     peers = ("pytorch_metric_learning.losses.NTXentLoss",)
+    supports_distributed = True
 
     def __init__(
         self,
@@ -92,12 +125,15 @@ class MultiPositiveLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`multi_positive`."""
@@ -109,4 +145,6 @@ class MultiPositiveLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from contrastkit import core
-from contrastkit.core import PairMask
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
 from contrastkit.losses._inputs import check_common, prepare_pair
+from contrastkit.losses._views import reduce_views, two_view_stats
 
 
 def ntxent(
@@ -22,6 +22,8 @@ def ntxent(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""SimCLR's normalized temperature-scaled cross-entropy over 2N views.
 
@@ -45,6 +47,9 @@ def ntxent(
             second views).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks of ``process_group``;
+            see :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -57,25 +62,20 @@ def ntxent(
     Peers: ``lightly.loss.NTXentLoss``, ``pytorch_metric_learning.losses.NTXentLoss`` with
     ``SelfSupervisedLoss``.
     """
-    v.check_temperature("temperature", temperature)
-    check_common(reduction, chunk_size, impl)
-    a, b = prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
-    z = torch.cat([a, b])
-    n = a.shape[0]
-    scale = 1.0 / core.as_scale(temperature, z)
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    lse, _, pos = core.score_stats(
-        z,
-        z,
-        scale,
-        mask=PairMask(exclude_self=True),
-        paired=True,
-        partner=partner,
-        normalize=normalize,
-        chunk_size=chunk_size,
-        impl=impl,
+
+    def check() -> tuple[Tensor, Tensor]:
+        v.check_temperature("temperature", temperature)
+        check_common(reduction, chunk_size, impl)
+        return prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
+
+    (a, b), sh = shard(gather_distributed, process_group, check, lambda r: {"z1": r[0], "z2": r[1]})
+    scale = 1.0 / core.as_scale(temperature, a)
+    if sh is not None:
+        scale = sh.sync_scale(scale)
+    lse, pos = two_view_stats(
+        a, b, scale, decoupled=False, normalize=normalize, chunk_size=chunk_size, impl=impl, sh=sh
     )
-    return core.reduce(lse - pos, reduction)
+    return reduce_views(lse - pos, reduction, sh)
 
 
 class NTXentLoss(ContrastiveLoss):
@@ -87,6 +87,7 @@ class NTXentLoss(ContrastiveLoss):
     inputs = ("z1", "z2")
     symmetric_inputs = True
     peers = ("lightly.loss.NTXentLoss", "pytorch_metric_learning.losses.NTXentLoss")
+    supports_distributed = True
 
     def __init__(
         self,
@@ -96,12 +97,15 @@ class NTXentLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`ntxent`."""
@@ -113,4 +117,6 @@ class NTXentLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

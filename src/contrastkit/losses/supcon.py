@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from contrastkit import core
 from contrastkit.core import PairMask
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper, Requires
 from contrastkit.losses._inputs import check_common, prepare_one
-from contrastkit.losses._labels import class_sums, dense_ids
+from contrastkit.losses._labels import class_sums, labeled_batch
 
 Variant = Literal["out", "in"]
 
@@ -27,6 +29,8 @@ def supcon(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
+    gather_distributed: bool = False,
+    process_group: ProcessGroup | None = None,
 ) -> Tensor:
     r"""Supervised contrastive loss of Khosla et al., in its two variants.
 
@@ -53,6 +57,9 @@ def supcon(
             (shape ``(N,)``, zero for anchors without positive).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
+        gather_distributed: Loss of the global batch over all ranks of ``process_group``;
+            see :mod:`contrastkit.distributed`.
+        process_group: The group to gather over; ``None`` is the default group.
 
     Example:
         >>> import torch
@@ -64,25 +71,47 @@ def supcon(
 
     Peers: ``pytorch_metric_learning.losses.SupConLoss`` (``"out"``).
     """
-    v.check_temperature("temperature", temperature)
-    v.check_choice("variant", variant, ("out", "in"))
-    check_common(reduction, chunk_size, impl)
-    z = prepare_one("embeddings", embeddings, normalize=normalize)
-    v.check_labels("labels", labels, z.shape[0])
-    ids, size = dense_ids(labels.to(z.device))
-    n_pos = size - 1
-    scale = 1.0 / core.as_scale(temperature, z)
-    lse_all, _ = core.logsumexp(
-        z, z, scale, mask=PairMask(exclude_self=True), chunk_size=chunk_size, impl=impl
+
+    def check() -> tuple[Tensor, Tensor]:
+        v.check_temperature("temperature", temperature)
+        v.check_choice("variant", variant, ("out", "in"))
+        check_common(reduction, chunk_size, impl)
+        z = prepare_one("embeddings", embeddings, normalize=normalize)
+        return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
+
+    (z, y), sh = shard(
+        gather_distributed, process_group, check, lambda r: {"embeddings": r[0], "labels": r[1]}
     )
+    scale = 1.0 / core.as_scale(temperature, z)
+    if sh is not None:
+        scale = sh.sync_scale(scale)
+    lb = labeled_batch(z, y, sh)
+    everyone = PairMask(exclude_self=True, self_index=lb.self_index)
+    lse_all, _ = core.logsumexp(
+        lb.anchors, lb.candidates, scale, mask=everyone, chunk_size=chunk_size, impl=impl
+    )
+    n_pos = lb.row_sizes - 1
     if variant == "out":
-        pos_sum = (z * (class_sums(z, ids)[ids] - z)).sum(1) * scale
-        loss = lse_all - pos_sum / n_pos.clamp(min=1)
+        same_class = class_sums(lb.candidates, lb.col_ids)[lb.row_ids] - lb.anchors
+        pos_mean = (lb.anchors * same_class).sum(1) * scale / n_pos.clamp(min=1)
+        loss = lse_all - pos_mean
     else:
-        positives = PairMask(exclude_self=True, row_groups=ids, col_groups=ids, groups="same")
-        lse_pos, _ = core.logsumexp(z, z, scale, mask=positives, chunk_size=chunk_size, impl=impl)
+        positives = PairMask(
+            exclude_self=True,
+            self_index=lb.self_index,
+            row_groups=lb.row_ids,
+            col_groups=lb.col_ids,
+            groups="same",
+        )
+        lse_pos, _ = core.logsumexp(
+            lb.anchors, lb.candidates, scale, mask=positives, chunk_size=chunk_size, impl=impl
+        )
         loss = lse_all - lse_pos
-    return core.reduce(loss, reduction, valid=n_pos > 0)
+    valid = n_pos > 0
+    if sh is None:
+        return core.reduce(loss, reduction, valid=valid)
+    anchors_with_positive = (lb.col_sizes > 1).sum()
+    return sh.reduce(torch.where(valid, loss, 0.0), reduction, anchors_with_positive)
 
 
 class SupConLoss(ContrastiveLoss):
@@ -94,6 +123,7 @@ class SupConLoss(ContrastiveLoss):
     inputs = ("embeddings", "labels")
     requires = Requires(labels=True)
     peers = ("pytorch_metric_learning.losses.SupConLoss",)
+    supports_distributed = True
 
     def __init__(
         self,
@@ -104,6 +134,8 @@ class SupConLoss(ContrastiveLoss):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
+        gather_distributed: bool = False,
+        process_group: ProcessGroup | None = None,
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
@@ -111,6 +143,7 @@ class SupConLoss(ContrastiveLoss):
         check_common(reduction, chunk_size, impl)
         self.temperature, self.variant, self.normalize = temperature, variant, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`supcon`."""
@@ -123,4 +156,6 @@ class SupConLoss(ContrastiveLoss):
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
+            gather_distributed=self.gather_distributed,
+            process_group=self.process_group,
         )

@@ -1,0 +1,214 @@
+"""Code that runs inside the spawned gloo ranks (kept importable for ``spawn``)."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+import contrastkit.losses as L
+
+D_IN, D = 5, 4
+
+# Settings per loss; "weighted" passes per-anchor weights to forward.
+SETTINGS: dict[str, list[dict[str, Any]]] = {
+    "infonce": [{}, {"symmetric": True}, {"weighted": True}],
+    "clip": [{}],
+    "ntxent": [{}],
+    "supcon": [{}, {"variant": "in"}],
+    "multi_positive": [{}],
+    "dcl": [{}],
+    "dclw": [{}],
+}
+
+
+def cases() -> list[tuple[str, str, dict[str, Any], str]]:
+    """Every distributed case: (id, loss id, setting, impl)."""
+    return [
+        (f"{loss_id}-{k}-{impl}", loss_id, setting, impl)
+        for loss_id, cls in sorted(L.REGISTRY.items())
+        if cls.supports_distributed
+        for k, setting in enumerate(SETTINGS.get(loss_id, [{}]))
+        for impl in ("dense", "tiled")
+    ]
+
+
+def _inputs(loss_id: str, n_global: int) -> tuple[list[Tensor], Tensor | None, Tensor | None]:
+    g = torch.Generator().manual_seed(7)
+    cls = L.REGISTRY[loss_id]
+    n_emb = sum(1 for name in cls.inputs if name != "labels")
+    xs = [torch.randn(n_global, D_IN, generator=g, dtype=torch.float64) for _ in range(n_emb)]
+    labels = torch.randint(0, 3, (n_global,), generator=g) if cls.requires.labels else None
+    weights = torch.rand(n_global, generator=g, dtype=torch.float64) + 0.5
+    return xs, labels, weights
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(11)
+    return nn.Linear(D_IN, D).double()
+
+
+def _call(
+    loss: nn.Module, embs: list[Tensor], labels: Tensor | None, weights: Tensor | None
+) -> Tensor:
+    args: list[Tensor] = [*embs] if labels is None else [embs[0], labels]
+    if weights is not None:
+        return loss(*args, weights=weights)  # type: ignore[no-any-return]
+    return loss(*args)  # type: ignore[no-any-return]
+
+
+def check_case(loss_id: str, setting: dict[str, Any], impl: str, sizes: list[int]) -> None:
+    """Global loss, DDP parameter gradients and loss-parameter gradients equal one process."""
+    rank = dist.get_rank()
+    n_global = sum(sizes)
+    xs, labels, weights = _inputs(loss_id, n_global)
+    use_w = setting.get("weighted", False)
+    ctor = {k: v for k, v in setting.items() if k != "weighted"}
+    ctor.update(impl=impl, chunk_size=3 if impl == "tiled" else None)
+    cls = L.REGISTRY[loss_id]
+
+    ref_model = _model()
+    ref_loss = cls(**ctor).double()
+    embs = list(ref_model(torch.cat(xs)).split(n_global))
+    expected = _call(ref_loss, embs, labels, weights if use_w else None)
+    expected.backward()
+
+    model = _model()
+    ddp = DistributedDataParallel(model)
+    loss = cls(**ctor, gather_distributed=True).double()
+    off = sum(sizes[:rank])
+    local = slice(off, off + sizes[rank])
+    out = ddp(torch.cat([x[local] for x in xs]))
+    local_embs = list(out.split(sizes[rank]))
+    value = _call(
+        loss,
+        local_embs,
+        None if labels is None else labels[local],
+        weights[local] if use_w and weights is not None else None,
+    )
+    value.backward()
+    torch.testing.assert_close(value.detach(), expected.detach())
+    for p, q in zip(model.parameters(), ref_model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+    for p, q in zip(loss.parameters(), ref_loss.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+
+
+def _expect_error(fn: Any, match: str) -> str:
+    try:
+        fn()
+    except ValueError as exc:
+        return "ok" if match in str(exc) else f"wrong message: {exc}"
+    return "no error raised"
+
+
+def check_errors(rank: int) -> dict[str, str]:
+    """Inputs that cannot work raise the same clear error on every rank, without hanging."""
+    g = torch.Generator().manual_seed(rank)
+    width = 4 if rank == 0 else 5
+    results = {
+        "width": _expect_error(
+            lambda: L.infonce(
+                torch.randn(3, width, generator=g),
+                torch.randn(3, width, generator=g),
+                gather_distributed=True,
+            ),
+            "same embedding width",
+        ),
+        "dtype": _expect_error(
+            lambda: L.ntxent(
+                torch.randn(3, 4, dtype=torch.float64 if rank == 0 else torch.float32),
+                torch.randn(3, 4, dtype=torch.float64 if rank == 0 else torch.float32),
+                gather_distributed=True,
+            ),
+            "different dtypes",
+        ),
+        "weights-on-some-ranks": _expect_error(
+            lambda: L.infonce(
+                torch.randn(3, 4),
+                torch.randn(3, 4),
+                weights=torch.ones(3) if rank == 0 else None,
+                gather_distributed=True,
+            ),
+            "given on ranks [0] only",
+        ),
+        "nan-on-one-rank": _expect_error(
+            lambda: L.supcon(
+                torch.full((3, 4), float("nan")) if rank == 1 else torch.randn(3, 4),
+                torch.tensor([0, 1, 0]),
+                gather_distributed=True,
+            ),
+            "rank 1 of",
+        ),
+    }
+    return results
+
+
+def check_grad_cache(sizes: list[int]) -> None:
+    """GradCache under DDP: global loss, single-process gradients, one gradient sync."""
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    from contrastkit.train import GradCache
+
+    rank, n_global = dist.get_rank(), sum(sizes)
+    g = torch.Generator().manual_seed(9)
+    x1, x2 = (torch.randn(n_global, D_IN, generator=g, dtype=torch.float64) for _ in range(2))
+    ref_model = _model()
+    expected = L.ntxent(ref_model(x1), ref_model(x2), temperature=0.3)
+    expected.backward()
+
+    model = _model()
+    ddp = DistributedDataParallel(model)
+    syncs = [0]
+
+    def counting(state, bucket):  # type: ignore[no-untyped-def]  # DDP rejects string annotations
+        syncs[0] += 1
+        return default_hooks.allreduce_hook(state, bucket)
+
+    ddp.register_comm_hook(None, counting)
+    off = sum(sizes[:rank])
+    local = slice(off, off + sizes[rank])
+    step = GradCache(
+        [ddp, ddp], L.NTXentLoss(temperature=0.3, gather_distributed=True), chunk_size=2
+    )
+    value = step(x1[local], x2[local])
+    torch.testing.assert_close(value, expected.detach())
+    for p, q in zip(model.parameters(), ref_model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+    assert syncs[0] == 1, f"{syncs[0]} gradient synchronizations in one step"
+
+
+def run(rank: int, world: int, init_file: str, out_dir: str, sizes: list[int]) -> None:
+    """Entry point of one rank: run every case, save the outcomes."""
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=60),
+    )
+    torch.set_num_threads(1)
+    results: dict[str, str] = {}
+    try:
+        for case_id, loss_id, setting, impl in cases():
+            try:
+                check_case(loss_id, setting, impl, sizes)
+                results[case_id] = "ok"
+            except Exception:  # recorded, reported by the test in the parent
+                results[case_id] = traceback.format_exc(limit=3)
+        try:
+            check_grad_cache(sizes)
+            results["grad-cache"] = "ok"
+        except Exception:
+            results["grad-cache"] = traceback.format_exc(limit=3)
+        for name, outcome in check_errors(rank).items():
+            results[f"error-{name}"] = outcome
+    finally:
+        torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        dist.destroy_process_group()
