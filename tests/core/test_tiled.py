@@ -209,6 +209,23 @@ def test_score_stats_paired_scores(normalize: bool, partner: str, gen: torch.Gen
             torch.testing.assert_close(g, e)
 
 
+def test_tiny_upstream_gradient_does_not_underflow(gen: torch.Generator) -> None:
+    """A loss scaled by 1e-13 at scale 60 keeps its relative gradient accuracy (float32)."""
+    a = torch.randn(5, 3, generator=gen)
+    b = torch.randn(7, 3, generator=gen)
+
+    def grads(x: Tensor, y: Tensor, impl: str) -> list[Tensor]:
+        xs = [x.clone().requires_grad_(), y.clone().requires_grad_()]
+        s = torch.tensor(60.0, dtype=x.dtype, requires_grad=True)
+        rows, cols = core.logsumexp(*xs, s, cols=True, normalize=True, impl=impl, chunk_size=4)
+        ((rows.sum() + cols.sum()) * 1e-13).backward()
+        return [xs[0].grad, xs[1].grad, s.grad]
+
+    expected = grads(a.double(), b.double(), "dense")
+    for g, e in zip(grads(a, b, "tiled"), expected, strict=True):
+        torch.testing.assert_close(g.double() / 1e-13, e / 1e-13, rtol=1e-4, atol=1e-4)
+
+
 def test_pair_softplus_gradcheck(gen: torch.Generator) -> None:
     """The tiled pair-softplus backward passes gradcheck."""
     a, b, kw = build(5, 4, 3, MASKS["same"], gen)

@@ -138,6 +138,21 @@ def check_errors(rank: int) -> dict[str, str]:
             ),
             "given on ranks [0] only",
         ),
+        "symmetric-differs": _expect_error(
+            lambda: L.infonce(
+                torch.randn(3, 4), torch.randn(3, 4), symmetric=rank == 0, gather_distributed=True
+            ),
+            "`symmetric` differs across ranks",
+        ),
+        "type-error-on-one-rank": _expect_error(
+            lambda: L.clip(
+                torch.randn(3, 4),
+                torch.randn(3, 4),
+                logit_scale=None if rank == 1 else 2.0,  # type: ignore[arg-type]
+                gather_distributed=True,
+            ),
+            "rank 1 of",
+        ),
         "nan-on-one-rank": _expect_error(
             lambda: L.supcon(
                 torch.full((3, 4), float("nan")) if rank == 1 else torch.randn(3, 4),

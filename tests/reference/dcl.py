@@ -10,6 +10,8 @@ def _dcl_direction(a: Tensor, b: Tensor, temperature: float, positive_weight: Te
     """Per-anchor decoupled terms for anchors ``a`` whose positives are the rows of ``b``.
 
     ``l_i = -w_i s(a_i, b_i) + log(sum_{j != i} exp(s(a_i, b_j)) + sum_{j != i} exp(s(a_i, a_j)))``
+
+    With a single item there is no negative: the anchor contributes 0 (and is not counted).
     """
     n = a.shape[0]
     terms = []
@@ -17,6 +19,9 @@ def _dcl_direction(a: Tensor, b: Tensor, temperature: float, positive_weight: Te
         row_ab = (a[i] @ b.T) / temperature  # s(a_i, b_j) for all j
         row_aa = (a[i] @ a.T) / temperature  # s(a_i, a_j) for all j
         negatives = torch.cat([row_ab[:i], row_ab[i + 1 :], row_aa[:i], row_aa[i + 1 :]])
+        if negatives.numel() == 0:
+            terms.append(0.0 * row_ab.sum())
+            continue
         terms.append(-positive_weight[i] * row_ab[i] + torch.logsumexp(negatives, dim=0))
     return torch.stack(terms)
 
@@ -27,6 +32,8 @@ def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
         return per_anchor
     if reduction == "sum":
         return per_anchor.sum()
+    if per_anchor.shape[0] == 2:  # a single item: no anchor has a negative, the mean is 0
+        return per_anchor.sum() * 0.0
     return per_anchor.mean()
 
 

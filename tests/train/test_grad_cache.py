@@ -75,6 +75,22 @@ def test_under_autocast_matches_uncached_under_autocast() -> None:
         torch.testing.assert_close(p.grad, q.grad)
 
 
+def test_loss_parameters_get_their_gradient() -> None:
+    """CLIP's own logit_scale is trained too, with the gradient of the uncached step."""
+    g = torch.Generator().manual_seed(6)
+    x1, x2 = (torch.randn(9, 6, generator=g, dtype=torch.float64) for _ in range(2))
+    ref_loss, loss = L.CLIPLoss().double(), L.CLIPLoss().double()
+    ref, got = encoder(), encoder()
+    torch.manual_seed(1)
+    expected = uncached(ref, [x1, x2], 4, ref_loss)
+    torch.manual_seed(1)
+    value = GradCache([got, got], loss, chunk_size=4)(x1, x2)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(loss.logit_scale.grad, ref_loss.logit_scale.grad)
+    for p, q in zip(got.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+
+
 def test_bad_arguments() -> None:
     """A wrong chunk size or input count is a clear ValueError."""
     enc = encoder()

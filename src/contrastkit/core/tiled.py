@@ -179,9 +179,9 @@ def _zero_self(buf: Tensor, mask: PairMask, r0: int, r1: int, c0: int, c1: int) 
             buf.diagonal(offset=r0 - c0).zero_()
         return
     own = mask.self_index[r0:r1]
-    rows = torch.nonzero((own >= c0) & (own < c1)).flatten()
-    if rows.numel():
-        buf[rows, own[rows] - c0] = 0.0
+    inside = (own >= c0) & (own < c1)
+    col = (own - c0).clamp(0, c1 - c0 - 1)[:, None]  # no host sync (no nonzero) on GPUs
+    buf.scatter_(1, col, torch.where(inside[:, None], 0.0, buf.gather(1, col)))
 
 
 def _scores_tile(
@@ -282,14 +282,37 @@ def _finish(run_max: Tensor, run_sum: Tensor) -> Tensor:
     return torch.where(run_sum > 0, shift + run_sum.log(), -math.inf)
 
 
-def _coeffs(grad: Tensor | None, lse: Tensor, fast: bool) -> Tensor | None:
-    """Per-row (or per-column) factors of the backward: ``g`` (robust) or ``g e^{-lse}`` (fast)."""
+def _coeffs(grad: Tensor | None, lse: Tensor) -> Tensor | None:
+    """Upstream gradient per row (or column), zero where the row has no candidate."""
     if grad is None:
         return None
-    g = torch.where(torch.isfinite(lse), grad.to(lse.dtype), 0.0)
-    if not fast:
-        return g
-    return g * torch.exp(-torch.where(torch.isfinite(lse), lse, 0.0))
+    return torch.where(torch.isfinite(lse), grad.to(lse.dtype), 0.0)
+
+
+def _unit_coeffs(
+    g_r: Tensor | None, lse_r: Tensor, g_c: Tensor | None, lse_c: Tensor
+) -> tuple[Tensor | None, Tensor | None, float]:
+    """The fast path's factors ``g e^{-lse}``, divided by their largest magnitude ``unit``.
+
+    Formed in log space, so that a tiny upstream gradient times a tiny ``e^{-lse}`` cannot
+    underflow before the rescaling; the caller multiplies its result by ``unit`` (a Python
+    float, which has the range float32 lacks).
+    """
+    logs: list[Tensor | None] = []
+    for g, lse in ((g_r, lse_r), (g_c, lse_c)):
+        if g is None:
+            logs.append(None)
+            continue
+        finite = torch.isfinite(lse) & (g != 0)
+        logs.append(torch.where(finite, g.abs().log() - torch.where(finite, lse, 0.0), -math.inf))
+    top = max((float(x.max()) for x in logs if x is not None and x.numel()), default=-math.inf)
+    if not math.isfinite(top):
+        return g_r, g_c, 1.0
+    out = [
+        None if g is None or x is None else torch.sign(g) * torch.exp(x - top)
+        for g, x in zip((g_r, g_c), logs, strict=True)
+    ]
+    return out[0], out[1], math.exp(top)
 
 
 def _lse_backward(
@@ -315,6 +338,9 @@ def _lse_backward(
     db = torch.zeros_like(ops.b) if need_b else ops.b.new_empty(0)
     if u is None and v is None:
         return da, db
+    unit = 1.0
+    if fast:
+        u, v, unit = _unit_coeffs(u, lse_r, v, lse_c)
     lr = torch.where(torch.isfinite(lse_r), lse_r, 0.0)
     lc = torch.where(torch.isfinite(lse_c), lse_c, 0.0)
     for r0 in range(0, n, rc):
@@ -355,6 +381,9 @@ def _lse_backward(
                 da[r0:r1].addmm_(ds, ops.b[c0:c1])
             if need_b:
                 db[c0:c1].addmm_(ds.T, ar)
+    if unit != 1.0:
+        da.mul_(unit)
+        db.mul_(unit)
     return da, db
 
 
@@ -460,8 +489,8 @@ class TiledLogSumExp(torch.autograd.Function):
         a, b, scale, lse_r, lse_c = ctx.saved_tensors
         need_a, need_b, need_s = ctx.needs_input_grad[:3]
         none = (None,) * 11
-        u = _coeffs(grad_r if ctx.rows else None, lse_r, ctx.fast)
-        v = _coeffs(grad_c if ctx.cols else None, lse_c, ctx.fast)
+        u = _coeffs(grad_r if ctx.rows else None, lse_r)
+        v = _coeffs(grad_c if ctx.cols else None, lse_c)
         gp = grad_p if ctx.paired else None
         if u is None and v is None and gp is None:
             return none

@@ -119,10 +119,10 @@ def check_temperature(name: str, value: float | Tensor) -> None:
                 f"{tuple(value.shape)}."
             )
         v = float(value.detach())
-    elif isinstance(value, int | float):
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         v = float(value)
     else:
-        raise ValueError(f"`{name}` must be a float or a 0-dim tensor; got {type(value).__name__}.")
+        raise ValueError(f"`{name}` must be a float or a 0-dim tensor; got {value!r}.")
     if not math.isfinite(v) or v <= 0.0:
         raise ValueError(
             f"`{name}` must be a finite number > 0; got {v}. Typical values are 0.05 to 0.5."
@@ -131,9 +131,14 @@ def check_temperature(name: str, value: float | Tensor) -> None:
 
 def check_finite_scalar(name: str, value: float | Tensor) -> None:
     """Check that ``value`` is a finite scalar (a log-scale may be negative)."""
-    v = float(value.detach()) if isinstance(value, Tensor) else float(value)
-    if isinstance(value, Tensor) and value.numel() != 1:
-        raise ValueError(f"`{name}` must be a scalar; got shape {tuple(value.shape)}.")
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"`{name}` must be a scalar; got shape {tuple(value.shape)}.")
+        v = float(value.detach())
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        v = float(value)
+    else:
+        raise ValueError(f"`{name}` must be a float or a 0-dim tensor; got {value!r}.")
     if not math.isfinite(v):
         raise ValueError(f"`{name}` must be finite; got {v}.")
 

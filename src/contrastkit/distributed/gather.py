@@ -90,7 +90,8 @@ class Shard:
         """Global value, ``W``-scaled local gradient.
 
         ``"mean"`` divides the global sum by ``denominator`` (a global count); ``"none"``
-        returns the local per-row terms, exact values with the same gradient scaling.
+        returns the local per-row terms, exact values with the same gradient scaling, so
+        reduce them as a sum over ranks: ``terms.sum() / N_global`` (not ``terms.mean()``).
         """
         if reduction == "none":
             return _scaled_value(per_row, per_row.detach(), self.world)
@@ -111,6 +112,7 @@ def shard(
     group: ProcessGroup | None,
     check: Callable[[], T],
     shapes: Callable[[T], dict[str, Tensor | None]],
+    options: dict[str, object] | None = None,
 ) -> tuple[T, Shard | None]:
     """Run the local checks, then agree with the other ranks on shapes; one error for all.
 
@@ -120,6 +122,8 @@ def shard(
         group: The process group.
         check: Validates and prepares the local inputs; raises ``ValueError``.
         shapes: The named tensors to be gathered (``None`` for an absent optional input).
+        options: Arguments that change which collectives run (``symmetric``, ``reduction``,
+            whether the temperature requires grad); every rank must pass the same.
 
     Returns:
         ``check``'s result and the :class:`Shard`, or ``None`` when not distributed.
@@ -141,13 +145,21 @@ def shard(
             else (t.shape[0], tuple(t.shape[1:]), str(t.dtype), t.requires_grad)
             for name, t in shapes(result).items()
         }
-    except ValueError as exc:
-        error = str(exc)
+    except Exception as exc:  # any local failure must reach the other ranks, or they would wait
+        error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    opts = {k: repr(v) for k, v in (options or {}).items()}
     everyone: list[Any] = [None] * world
-    dist.all_gather_object(everyone, (error, meta), group=group)
-    for r, (err, _) in enumerate(everyone):
+    dist.all_gather_object(everyone, (error, meta, opts), group=group)
+    for r, (err, _, _) in enumerate(everyone):
         if err is not None:
             raise ValueError(f"gather_distributed: rank {r} of {world} rejected its input: {err}")
+    for key in opts:
+        values = [o[2].get(key) for o in everyone]
+        if len(set(values)) > 1:
+            raise ValueError(
+                f"gather_distributed: `{key}` differs across ranks {values}; every rank must "
+                "call the loss with the same arguments."
+            )
     sizes: dict[str, list[int]] = {}
     for name in everyone[0][1]:
         seen = [m[1].get(name) for m in everyone]

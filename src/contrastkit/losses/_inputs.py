@@ -10,6 +10,11 @@ from contrastkit.core.tiled import stats_dtype
 from contrastkit.core.validation import Impl, Reduction
 
 
+def requires_grad(x: object) -> bool:
+    """Whether ``x`` is a tensor that requires grad (decides which collectives run)."""
+    return isinstance(x, Tensor) and x.requires_grad
+
+
 def check_common(reduction: Reduction, chunk_size: int | None, impl: Impl) -> None:
     """Validate the keyword arguments every loss takes."""
     v.check_reduction(reduction)

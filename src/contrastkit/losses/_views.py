@@ -60,8 +60,15 @@ def two_view_stats(
     return lse, pos
 
 
-def reduce_views(per_anchor: Tensor, reduction: Reduction, sh: Shard | None) -> Tensor:
-    """Mean over the 2N (global) anchors, sum, or this rank's per-anchor terms."""
+def reduce_views(per_anchor: Tensor, lse: Tensor, reduction: Reduction, sh: Shard | None) -> Tensor:
+    """Mean over the (global) anchors that have a candidate, sum, or per-anchor terms.
+
+    An anchor without any candidate (DCL with a single item) contributes zero and is left out
+    of the mean.
+    """
+    valid = torch.isfinite(lse)
     if sh is None:
-        return core.reduce(per_anchor, reduction)
-    return sh.reduce(per_anchor, reduction, 2 * sh.total("z1"))
+        return core.reduce(per_anchor, reduction, valid=valid)
+    total = sh.total("z1")
+    counted = 2 * total if total > 1 or bool(valid.all()) else 0
+    return sh.reduce(torch.where(valid, per_anchor, 0.0), reduction, counted)

@@ -12,7 +12,7 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, prepare_pair
+from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
 from contrastkit.losses.infonce import infonce_scaled
 
 _DEFAULT_LOGIT_SCALE = math.log(1 / 0.07)
@@ -77,7 +77,11 @@ def clip(
         return prepare_pair("image", image, "text", text, normalize=False, same_batch=True)
 
     (x, t), sh = shard(
-        gather_distributed, process_group, check, lambda r: {"query": r[0], "key": r[1]}
+        gather_distributed,
+        process_group,
+        check,
+        lambda r: {"query": r[0], "key": r[1]},
+        {"reduction": reduction, "logit_scale_grad": requires_grad(logit_scale)},
     )
     scale = core.as_scale(logit_scale, x).exp().clamp(max=max_scale)
     return infonce_scaled(x, t, scale, True, normalize, None, reduction, chunk_size, impl, sh)

@@ -10,7 +10,7 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, Shard, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, prepare_pair
+from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
 
 
 def infonce(
@@ -86,6 +86,8 @@ def infonce(
                 f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
             )
         w = None if weights is None else v.check_weights("weights", weights, q.shape[0])
+        if w is not None:
+            w = w.to(q.device)
         return q, k, w
 
     (q, k, w), sh = shard(
@@ -93,6 +95,11 @@ def infonce(
         process_group,
         check,
         lambda r: {"query": r[0], "key": r[1], "weights": r[2]},
+        {
+            "symmetric": symmetric,
+            "reduction": reduction,
+            "temperature_grad": requires_grad(temperature),
+        },
     )
     scale = 1.0 / core.as_scale(temperature, q)
     return infonce_scaled(q, k, scale, symmetric, normalize, w, reduction, chunk_size, impl, sh)

@@ -10,7 +10,7 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper, Requires
-from contrastkit.losses._inputs import check_common, prepare_one
+from contrastkit.losses._inputs import check_common, prepare_one, requires_grad
 from contrastkit.losses._labels import labeled_batch
 
 
@@ -73,7 +73,11 @@ def multi_positive(
         return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
 
     (z, y), sh = shard(
-        gather_distributed, process_group, check, lambda r: {"embeddings": r[0], "labels": r[1]}
+        gather_distributed,
+        process_group,
+        check,
+        lambda r: {"embeddings": r[0], "labels": r[1]},
+        {"reduction": reduction, "temperature_grad": requires_grad(temperature)},
     )
     scale = 1.0 / core.as_scale(temperature, z)
     if sh is not None:

@@ -9,7 +9,7 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, prepare_pair
+from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
 from contrastkit.losses._views import reduce_views, two_view_stats
 
 
@@ -68,14 +68,20 @@ def ntxent(
         check_common(reduction, chunk_size, impl)
         return prepare_pair("z1", z1, "z2", z2, normalize=False, same_batch=True)
 
-    (a, b), sh = shard(gather_distributed, process_group, check, lambda r: {"z1": r[0], "z2": r[1]})
+    (a, b), sh = shard(
+        gather_distributed,
+        process_group,
+        check,
+        lambda r: {"z1": r[0], "z2": r[1]},
+        {"reduction": reduction, "temperature_grad": requires_grad(temperature)},
+    )
     scale = 1.0 / core.as_scale(temperature, a)
     if sh is not None:
         scale = sh.sync_scale(scale)
     lse, pos = two_view_stats(
         a, b, scale, decoupled=False, normalize=normalize, chunk_size=chunk_size, impl=impl, sh=sh
     )
-    return reduce_views(lse - pos, reduction, sh)
+    return reduce_views(lse - pos, lse, reduction, sh)
 
 
 class NTXentLoss(ContrastiveLoss):

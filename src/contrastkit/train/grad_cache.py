@@ -10,8 +10,12 @@ work instead:
 3. re-run each chunk with its random state restored and backpropagate ``dL/dz`` of its rows.
 
 The parameter gradients are those of the uncached step (same dropout masks, same autocast
-context as the caller). Under ``DistributedDataParallel`` every chunk but the last runs inside
-``no_sync()``, so gradients are synchronized once per step.
+context as the caller), and parameters of the loss itself (CLIP's ``logit_scale``) get theirs
+from the one backward of the loss. Under ``DistributedDataParallel`` every chunk but the last
+runs inside ``no_sync()``, so gradients are synchronized once per step.
+
+Limitation: each chunk runs forward twice, so modules that update running statistics in
+training mode (BatchNorm) update them twice per step; prefer LayerNorm or frozen statistics.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ from torch import Tensor, nn
 class _ChunkState:
     cpu: Tensor
     devices: list[Tensor] = field(default_factory=list)
+
+
+def _device_of(module: nn.Module, x: Tensor) -> torch.device:
+    """The device whose random stream the module's forward draws from."""
+    param = next(module.parameters(), None)
+    return param.device if param is not None else x.device
 
 
 def _capture(device: torch.device) -> _ChunkState:
@@ -103,13 +113,17 @@ class GradCache:
         with torch.no_grad():
             for enc, parts in zip(self.encoders, chunks, strict=True):
                 rng, outs = [], []
+                device = _device_of(enc, parts[0])
                 for part in parts:
-                    rng.append(_capture(part.device))
+                    rng.append(_capture(device))
                     outs.append(enc(part))
                 states.append(rng)
                 cached.append(torch.cat(outs).detach().requires_grad_())
         loss = self.loss_fn(*cached, *extra)
-        grads = torch.autograd.grad(loss, cached)
+        # One backward of the loss: dL/dz of the embeddings, and the gradients of the loss's own
+        # parameters (e.g. CLIP's logit_scale).
+        torch.autograd.backward(loss)
+        grads = [z.grad if z.grad is not None else torch.zeros_like(z) for z in cached]
         jobs = [
             (enc, part, state, grad_part)
             for enc, parts, rng, grad in zip(self.encoders, chunks, states, grads, strict=True)
@@ -124,6 +138,6 @@ class GradCache:
             no_sync = getattr(enc, "no_sync", None)
             skip = no_sync is not None and last_use[id(enc)] != k
             sync = no_sync() if skip and no_sync is not None else contextlib.nullcontext()
-            with sync, _replay(state, part.device):
+            with sync, _replay(state, _device_of(enc, part)):
                 torch.autograd.backward(enc(part), grad_part)
         return loss.detach()
