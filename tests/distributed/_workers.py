@@ -165,6 +165,24 @@ def check_errors(rank: int) -> dict[str, str]:
     return results
 
 
+def check_loss_inside_ddp(sizes: list[int]) -> None:
+    """A loss module wrapped in DDP itself: its logit scale still gets the global gradient."""
+    rank, n_global = dist.get_rank(), sum(sizes)
+    g = torch.Generator().manual_seed(21)
+    x, t = (torch.randn(n_global, D, generator=g, dtype=torch.float64) for _ in range(2))
+    ref_loss = L.CLIPLoss().double()
+    expected = ref_loss(x, t)
+    expected.backward()
+    loss = L.CLIPLoss(gather_distributed=True).double()
+    wrapped = DistributedDataParallel(loss)
+    off = sum(sizes[:rank])
+    local = slice(off, off + sizes[rank])
+    value = wrapped(x[local], t[local])
+    value.backward()
+    torch.testing.assert_close(value.detach(), expected.detach())
+    torch.testing.assert_close(loss.logit_scale.grad, ref_loss.logit_scale.grad)
+
+
 def check_grad_cache(sizes: list[int]) -> None:
     """GradCache under DDP: global loss, single-process gradients, one gradient sync."""
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
@@ -217,11 +235,15 @@ def run(rank: int, world: int, init_file: str, out_dir: str, sizes: list[int]) -
                 results[case_id] = "ok"
             except Exception:  # recorded, reported by the test in the parent
                 results[case_id] = traceback.format_exc(limit=3)
-        try:
-            check_grad_cache(sizes)
-            results["grad-cache"] = "ok"
-        except Exception:
-            results["grad-cache"] = traceback.format_exc(limit=3)
+        for name, check in (
+            ("grad-cache", check_grad_cache),
+            ("loss-in-ddp", check_loss_inside_ddp),
+        ):
+            try:
+                check(sizes)
+                results[name] = "ok"
+            except Exception:
+                results[name] = traceback.format_exc(limit=3)
         for name, outcome in check_errors(rank).items():
             results[f"error-{name}"] = outcome
     finally:

@@ -74,3 +74,9 @@ def test_grad_cache_under_ddp(outcomes: dict) -> None:
     """GradCache over ranks: global loss, single-process gradients, one DDP sync per step."""
     for rank, results in outcomes.items():
         assert results["grad-cache"] == "ok", f"rank {rank}: {results['grad-cache']}"
+
+
+def test_loss_module_wrapped_in_ddp(outcomes: dict) -> None:
+    """A CLIPLoss inside DDP gets the same global logit-scale gradient as outside it."""
+    for rank, results in outcomes.items():
+        assert results["loss-in-ddp"] == "ok", f"rank {rank}: {results['loss-in-ddp']}"
