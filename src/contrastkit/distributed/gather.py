@@ -17,6 +17,7 @@ raises the same ``ValueError`` on every rank instead of leaving the others waiti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -72,6 +73,15 @@ class Shard:
             out: Tensor = _GatherRows.apply(x, self.group, self.sizes[name], self.rank)
             return out
         return _gather_rows(x, self.group, self.sizes[name])
+
+    def merge_logsumexp(self, partial: Tensor) -> Tensor:
+        """``log sum_r exp(partial_r)`` over ranks, elementwise and differentiable.
+
+        Merges per-rank column statistics (each rank saw its own rows) into the global ones,
+        so a symmetric loss needs one pass over its rows instead of a second pass for columns.
+        """
+        out: Tensor = _LogSumExpOverRanks.apply(partial, self.group)
+        return out
 
     def sync_scale(self, scale: Tensor) -> Tensor:
         """Identity whose backward averages the gradient over ranks (see the module docstring)."""
@@ -249,3 +259,32 @@ class _AverageGrad(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, group=ctx.group)
         return grad / ctx.world, None, None
+
+
+class _LogSumExpOverRanks(torch.autograd.Function):
+    """Elementwise log-sum-exp over ranks; the backward all-reduces the incoming gradient.
+
+    Every rank's loss terms may use any merged entry, so the gradient of ``partial_r`` is
+    ``(sum over ranks of the incoming gradients) * exp(partial_r - out)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, partial: Tensor, group: ProcessGroup | None) -> Tensor:
+        top = partial.detach().clone()
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
+        shift = torch.where(torch.isfinite(top), top, 0.0)
+        total = torch.exp(partial.detach() - shift)
+        dist.all_reduce(total, group=group)
+        out = torch.where(total > 0, shift + total.log(), -math.inf)
+        ctx.save_for_backward(partial, out)
+        ctx.group = group
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        partial, out = ctx.saved_tensors
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, group=ctx.group)
+        ok = torch.isfinite(out) & torch.isfinite(partial)
+        weight = torch.exp(torch.where(ok, partial - torch.where(ok, out, 0.0), -math.inf))
+        return grad * weight, None

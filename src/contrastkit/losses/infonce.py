@@ -120,8 +120,8 @@ def infonce_scaled(
     """InfoNCE on validated inputs and a scale tensor; see `infonce`.
 
     Normalization happens inside the engine, so no normalized copy of the inputs is kept.
-    With a :class:`~contrastkit.distributed.Shard`, this rank's queries meet the gathered keys
-    (and, if symmetric, its keys the gathered queries).
+    With a :class:`~contrastkit.distributed.Shard`, this rank's queries meet the gathered keys;
+    if symmetric, the keys' column statistics are merged over ranks.
     """
     n = q.shape[0]
     if sh is None:
@@ -144,30 +144,23 @@ def infonce_scaled(
         return core.reduce(loss, reduction)
 
     scale = sh.sync_scale(scale)
-    local = torch.arange(n, device=q.device)
-    lse_r, _, pos = core.score_stats(
+    own = sh.global_index("key", torch.arange(n, device=q.device))
+    # This rank's queries against all keys: its rows completely, and each key's column over
+    # this rank's queries, merged over ranks below (one pass per rank in all).
+    lse_r, lse_c, pos = core.score_stats(
         q,
         sh.gather("key", k),
         scale,
+        cols=symmetric,
         paired=True,
-        partner=sh.global_index("key", local),
+        partner=own,
         normalize=normalize,
         chunk_size=chunk_size,
         impl=impl,
     )
     loss = lse_r - pos
     if symmetric:
-        lse_k, _, pos_k = core.score_stats(
-            k,
-            sh.gather("query", q),
-            scale,
-            paired=True,
-            partner=sh.global_index("query", local),
-            normalize=normalize,
-            chunk_size=chunk_size,
-            impl=impl,
-        )
-        loss = 0.5 * (loss + (lse_k - pos_k))
+        loss = 0.5 * (loss + (sh.merge_logsumexp(lse_c)[own] - pos))
     if weights is not None:
         loss = loss * weights.to(loss.dtype)
     return sh.reduce(loss, reduction, sh.total("query"))
