@@ -84,6 +84,7 @@ def main() -> None:
     if rank == 0 and args.out:
         args.out.write_text(json.dumps({"world": world, "loss": curve}))
     if distributed:
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -248,4 +248,5 @@ def run(rank: int, world: int, init_file: str, out_dir: str, sizes: list[int]) -
             results[f"error-{name}"] = outcome
     finally:
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # nobody tears the group down while another rank still uses it
         dist.destroy_process_group()

@@ -28,13 +28,20 @@ def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     world: int = request.param
     tmp = tmp_path_factory.mktemp(f"world{world}")
     init = tmp / "init"
-    mp.spawn(
-        _workers.run,
-        args=(world, str(init), str(tmp), SIZES[world]),
-        nprocs=world,
-        join=True,
-    )
-    return {r: torch.load(Path(tmp) / f"rank{r}.pt") for r in range(world)}
+    files = [Path(tmp) / f"rank{r}.pt" for r in range(world)]
+    try:
+        mp.spawn(
+            _workers.run,
+            args=(world, str(init), str(tmp), SIZES[world]),
+            nprocs=world,
+            join=True,
+        )
+    except mp.ProcessExitedException:
+        # gloo occasionally aborts a process while tearing the group down (after the results
+        # are written); a rank that died earlier leaves no results file and fails below.
+        if not all(f.exists() for f in files):
+            raise
+    return {r: torch.load(f) for r, f in enumerate(files)}
 
 
 CASE_IDS = [c[0] for c in _workers.cases()]

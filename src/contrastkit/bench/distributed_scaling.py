@@ -83,6 +83,7 @@ def _rank_main(
     Path(f"{out}.rank{rank}.json").write_text(
         json.dumps({"times": times, "peak_kib": peak, "base_kib": base, "loss": value})
     )
+    dist.barrier()  # nobody tears the group down while another rank still uses it
     dist.destroy_process_group()
 
 
@@ -90,10 +91,19 @@ def run(impl: str, world: int, n_global: int, dim: int, repeats: int) -> dict[st
     """Spawn ``world`` ranks for one configuration; the slowest rank's median and peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "case")
-        mp.spawn(  # type: ignore[attr-defined,no-untyped-call]
-            _rank_main, args=(world, impl, n_global, dim, repeats, out), nprocs=world, join=True
-        )
-        ranks = [json.loads(Path(f"{out}.rank{r}.json").read_text()) for r in range(world)]
+        files = [Path(f"{out}.rank{r}.json") for r in range(world)]
+        try:
+            mp.spawn(  # type: ignore[attr-defined,no-untyped-call]
+                _rank_main,
+                args=(world, impl, n_global, dim, repeats, out),
+                nprocs=world,
+                join=True,
+            )
+        except mp.ProcessExitedException:  # type: ignore[attr-defined]
+            # gloo may abort a process while tearing down, after its results are written.
+            if not all(f.exists() for f in files):
+                raise
+        ranks = [json.loads(f.read_text()) for f in files]
     return {
         "time": max(statistics.median(r["times"]) for r in ranks),
         "peak_gib": max(r["peak_kib"] for r in ranks) / 2**20,
