@@ -48,11 +48,6 @@ class PairMask:
         if self.groups != "any" and (self.row_groups is None or self.col_groups is None):
             raise ValueError("PairMask: groups='same'/'different' needs row_groups and col_groups.")
 
-    @property
-    def trivial(self) -> bool:
-        """True when the mask keeps every pair."""
-        return not self.exclude_self and self.groups == "any"
-
     def self_columns(self, r0: int, r1: int, device: torch.device) -> Tensor:
         """The excluded column of each anchor in ``[r0:r1]``."""
         if self.self_index is None:
