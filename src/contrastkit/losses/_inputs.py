@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastkit import core
 from contrastkit.core import validation as v
 from contrastkit.core.tiled import stats_dtype
 from contrastkit.core.validation import Impl, Reduction
+from contrastkit.distributed import Shard
 
 
 def requires_grad(x: object) -> bool:
@@ -51,3 +53,17 @@ def prepare_one(name: str, x: Tensor, *, normalize: bool) -> Tensor:
     v.check_embeddings(name, x)
     x = x.to(stats_dtype(x.dtype))
     return F.normalize(x, dim=1) if normalize else x
+
+
+def inverse_temperature(temperature: float | Tensor, like: Tensor, sh: Shard | None) -> Tensor:
+    """``1 / temperature`` as a scale tensor; synced over ranks under ``gather_distributed``."""
+    scale = 1.0 / core.as_scale(temperature, like)
+    return scale if sh is None else sh.sync_scale(scale)
+
+
+def prepare_labeled(
+    embeddings: Tensor, labels: Tensor, *, normalize: bool
+) -> tuple[Tensor, Tensor]:
+    """Validate embeddings and labels; labels move to the embeddings' device."""
+    z = prepare_one("embeddings", embeddings, normalize=normalize)
+    return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)

@@ -10,7 +10,12 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper, Requires
-from contrastkit.losses._inputs import check_common, prepare_one, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    inverse_temperature,
+    prepare_labeled,
+    requires_grad,
+)
 from contrastkit.losses._labels import labeled_batch
 
 
@@ -69,8 +74,7 @@ def multi_positive(
     def check() -> tuple[Tensor, Tensor]:
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
-        z = prepare_one("embeddings", embeddings, normalize=normalize)
-        return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
+        return prepare_labeled(embeddings, labels, normalize=normalize)
 
     (z, y), sh = shard(
         gather_distributed,
@@ -79,9 +83,7 @@ def multi_positive(
         lambda r: {"embeddings": r[0], "labels": r[1]},
         {"reduction": reduction, "temperature_grad": requires_grad(temperature)},
     )
-    scale = 1.0 / core.as_scale(temperature, z)
-    if sh is not None:
-        scale = sh.sync_scale(scale)
+    scale = inverse_temperature(temperature, z, sh)
     lb = labeled_batch(z, y, sh)
     negatives = PairMask(row_groups=lb.row_ids, col_groups=lb.col_ids, groups="different")
     lse_neg, _ = core.logsumexp(

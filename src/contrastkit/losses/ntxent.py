@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from contrastkit import core
 from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    inverse_temperature,
+    prepare_pair,
+    requires_grad,
+)
 from contrastkit.losses._views import reduce_views, two_view_stats
 
 
@@ -75,9 +79,7 @@ def ntxent(
         lambda r: {"z1": r[0], "z2": r[1]},
         {"reduction": reduction, "temperature_grad": requires_grad(temperature)},
     )
-    scale = 1.0 / core.as_scale(temperature, a)
-    if sh is not None:
-        scale = sh.sync_scale(scale)
+    scale = inverse_temperature(temperature, a, sh)
     lse, pos = two_view_stats(
         a, b, scale, decoupled=False, normalize=normalize, chunk_size=chunk_size, impl=impl, sh=sh
     )

@@ -13,7 +13,12 @@ from contrastkit.core import validation as v
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper, Requires
-from contrastkit.losses._inputs import check_common, prepare_one, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    inverse_temperature,
+    prepare_labeled,
+    requires_grad,
+)
 from contrastkit.losses._labels import class_sums, labeled_batch
 
 Variant = Literal["out", "in"]
@@ -76,8 +81,7 @@ def supcon(
         v.check_temperature("temperature", temperature)
         v.check_choice("variant", variant, ("out", "in"))
         check_common(reduction, chunk_size, impl)
-        z = prepare_one("embeddings", embeddings, normalize=normalize)
-        return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
+        return prepare_labeled(embeddings, labels, normalize=normalize)
 
     (z, y), sh = shard(
         gather_distributed,
@@ -90,9 +94,7 @@ def supcon(
             "temperature_grad": requires_grad(temperature),
         },
     )
-    scale = 1.0 / core.as_scale(temperature, z)
-    if sh is not None:
-        scale = sh.sync_scale(scale)
+    scale = inverse_temperature(temperature, z, sh)
     lb = labeled_batch(z, y, sh)
     everyone = PairMask(exclude_self=True, self_index=lb.self_index)
     lse_all, _ = core.logsumexp(
