@@ -69,7 +69,8 @@ def dense_pair_softplus(
     """Per-row sums of ``softplus(sign * (s_ij + offset_i))`` over the kept pairs."""
     with torch.autocast(device_type=a.device.type, enabled=False):
         s, keep = dense_scores(a, b, scale, mask, None)
-        sp = torch.nn.functional.softplus(sign * (s + offset.to(s.dtype)[:, None]))
+        z = sign * (s + offset.to(s.dtype)[:, None])
+        sp = torch.logaddexp(z, torch.zeros((), dtype=z.dtype))  # exact softplus (no threshold)
         if keep is not None:
             sp = sp.masked_fill(~keep, 0.0)
     return sp.sum(1)

@@ -571,7 +571,7 @@ class TiledPairSoftplus(torch.autograd.Function):
                 z, keep = _softplus_tile(
                     bufs.get(r1 - r0, c1 - c0), a_c, b_c, sc, off, sign, mask, r0, r1, c0, c1
                 )
-                sp = torch.nn.functional.softplus(z)
+                sp = torch.logaddexp(z, torch.zeros((), dtype=z.dtype))  # exact, no threshold
                 if keep is not None:
                     sp.masked_fill_(~keep, 0.0)
                 out[r0:r1] += sp.sum(1)

@@ -16,12 +16,13 @@ Reduction = Literal["mean", "sum", "none"]
 Impl = Literal["auto", "dense", "tiled"]
 
 
-def check_embeddings(name: str, x: object) -> Tensor:
-    """Check that ``x`` is a non-empty, finite, floating-point matrix of shape ``(N, D)``.
+def check_embeddings(name: str, x: object, *, shape: str = "(N, D)") -> Tensor:
+    """Check that ``x`` is a non-empty, finite, floating-point tensor of shape ``(N, D)``.
 
     Args:
         name: Argument name used in the error message.
         x: The value to check.
+        shape: The expected shape, e.g. ``"(N, K, D)"``; its rank is checked.
 
     Returns:
         ``x`` unchanged.
@@ -31,18 +32,23 @@ def check_embeddings(name: str, x: object) -> Tensor:
     """
     if not isinstance(x, Tensor):
         raise ValueError(
-            f"`{name}` must be a torch.Tensor of shape (N, D); got {type(x).__name__}."
+            f"`{name}` must be a torch.Tensor of shape {shape}; got {type(x).__name__}."
         )
-    if x.dim() != 2:
-        raise ValueError(
-            f"`{name}` must be 2-D with shape (N, D); got shape {tuple(x.shape)}. "
+    ndim = shape.count(",") + 1
+    if x.dim() != ndim:
+        hint = (
             "Flatten extra dimensions (x.flatten(1)) or add a batch dimension (x[None])."
+            if ndim == 2
+            else "Reshape it to that layout."
+        )
+        raise ValueError(
+            f"`{name}` must be {ndim}-D with shape {shape}; got shape {tuple(x.shape)}. {hint}"
         )
     if x.shape[0] == 0:
         raise ValueError(
             f"`{name}` is an empty batch (shape {tuple(x.shape)}); pass at least one row."
         )
-    if x.shape[1] == 0:
+    if x.numel() == 0:
         raise ValueError(f"`{name}` has zero width (shape {tuple(x.shape)}); D must be >= 1.")
     if not x.is_floating_point():
         raise ValueError(
@@ -191,3 +197,17 @@ def check_positive_float(name: str, value: object) -> None:
         raise ValueError(f"`{name}` must be a float > 0; got {value!r}.")
     if not math.isfinite(float(value)) or float(value) <= 0:
         raise ValueError(f"`{name}` must be a finite float > 0; got {value!r}.")
+
+
+def check_nonnegative_float(name: str, value: object) -> None:
+    """Check that a hyper-parameter (a margin, a focal exponent) is a finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"`{name}` must be a float >= 0; got {value!r}.")
+    if not math.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(f"`{name}` must be a finite float >= 0; got {value!r}.")
+
+
+def check_int(name: str, value: object, minimum: int) -> None:
+    """Check that ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")

@@ -96,6 +96,17 @@ class Shard:
         dist.all_reduce(y, group=self.group)
         return y
 
+    def local_rows(self, name: str, per_row: Tensor) -> Tensor:
+        """This rank's slice of global per-row terms computed identically on every rank.
+
+        For losses evaluated on the gathered (global) batch by every rank: the slice's
+        gradient is scaled by ``W`` (each rank's share reaches every rank through the gather's
+        backward sum), the same convention as :meth:`reduce` with ``"none"``.
+        """
+        off = self.offset(name)
+        local = per_row[off : off + self.sizes[name][self.rank]]
+        return _scaled_value(local, local.detach(), self.world)
+
     def reduce(self, per_row: Tensor, reduction: Reduction, denominator: float | Tensor) -> Tensor:
         """Global value, ``W``-scaled local gradient.
 
