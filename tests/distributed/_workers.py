@@ -9,14 +9,15 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import contrastkit.losses as L
+from tests.losses.cases import Case, make_case
 
 D_IN, D = 5, 4
 
-# Settings per loss; "weighted" passes per-anchor weights to forward.
+# Settings per loss (keys as in tests/losses/cases.py); "weighted" passes per-anchor weights.
 SETTINGS: dict[str, list[dict[str, Any]]] = {
     "infonce": [{}, {"symmetric": True}, {"weighted": True}],
     "clip": [{}],
@@ -25,6 +26,19 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "multi_positive": [{}],
     "dcl": [{}],
     "dclw": [{}],
+    "listwise": [{"multi": True, "cand_weights": True, "ids": True}],
+    "hard_infonce": [{"k": 2}],
+    "focal_supcon": [{}],
+    "cwcl": [{}],
+    "soft_target": [{"alpha": 0.4}],
+    "mixco": [{}],
+    "pair_weighted": [{}],
+    "siglip": [{}],
+    "soft_bce": [{}],
+    "mw_auc": [{}, {"scope": "query"}],
+    "pairwise_logistic": [{}],
+    "contrastive_margin": [{}],
+    "triplet": [{"margin": 0.5}],
 }
 
 
@@ -39,14 +53,28 @@ def cases() -> list[tuple[str, str, dict[str, Any], str]]:
     ]
 
 
-def _inputs(loss_id: str, n_global: int) -> tuple[list[Tensor], Tensor | None, Tensor | None]:
+def _global_case(loss_id: str, setting: dict[str, Any], sizes: list[int]) -> Case:
+    """Inputs of the global batch; embeddings are model inputs (last dim ``D_IN``)."""
     g = torch.Generator().manual_seed(7)
-    cls = L.REGISTRY[loss_id]
-    n_emb = sum(1 for name in cls.inputs if name != "labels")
-    xs = [torch.randn(n_global, D_IN, generator=g, dtype=torch.float64) for _ in range(n_emb)]
-    labels = torch.randint(0, 3, (n_global,), generator=g) if cls.requires.labels else None
-    weights = torch.rand(n_global, generator=g, dtype=torch.float64) + 0.5
-    return xs, labels, weights
+    case = make_case(loss_id, sum(sizes), D_IN, setting, g)
+    case = case.rows(torch.arange(sum(sizes)), sum(sizes))  # detached copies
+    if "partner" in case.tensors:  # mixup partners index each rank's own rows
+        case.tensors["partner"] = torch.cat(
+            [torch.randperm(n, generator=g) + sum(sizes[:r]) for r, n in enumerate(sizes)]
+        )
+    return case
+
+
+def _forward(model: nn.Module, case: Case) -> Case:
+    """The case with its embedding inputs replaced by the model's outputs."""
+    which = [t.is_floating_point() and t.shape[-1] == D_IN for t in case.args]
+    flat = [t.reshape(-1, D_IN) for t, w in zip(case.args, which, strict=True) if w]
+    outs = iter(model(torch.cat(flat)).split([f.shape[0] for f in flat]))  # one DDP forward
+    args = [
+        next(outs).reshape(*t.shape[:-1], D) if w else t
+        for t, w in zip(case.args, which, strict=True)
+    ]
+    return Case(args, dict(case.tensors), dict(case.kwargs))
 
 
 def _model() -> nn.Module:
@@ -54,44 +82,30 @@ def _model() -> nn.Module:
     return nn.Linear(D_IN, D).double()
 
 
-def _call(
-    loss: nn.Module, embs: list[Tensor], labels: Tensor | None, weights: Tensor | None
-) -> Tensor:
-    args: list[Tensor] = [*embs] if labels is None else [embs[0], labels]
-    if weights is not None:
-        return loss(*args, weights=weights)  # type: ignore[no-any-return]
-    return loss(*args)  # type: ignore[no-any-return]
-
-
 def check_case(loss_id: str, setting: dict[str, Any], impl: str, sizes: list[int]) -> None:
     """Global loss, DDP parameter gradients and loss-parameter gradients equal one process."""
     rank = dist.get_rank()
     n_global = sum(sizes)
-    xs, labels, weights = _inputs(loss_id, n_global)
-    use_w = setting.get("weighted", False)
-    ctor = {k: v for k, v in setting.items() if k != "weighted"}
+    case = _global_case(loss_id, setting, sizes)
+    ctor = dict(case.kwargs)
     ctor.update(impl=impl, chunk_size=3 if impl == "tiled" else None)
     cls = L.REGISTRY[loss_id]
 
     ref_model = _model()
     ref_loss = cls(**ctor).double()
-    embs = list(ref_model(torch.cat(xs)).split(n_global))
-    expected = _call(ref_loss, embs, labels, weights if use_w else None)
+    ref_case = _forward(ref_model, case)
+    expected = ref_loss(*ref_case.args, **ref_case.tensors)
     expected.backward()
 
     model = _model()
     ddp = DistributedDataParallel(model)
     loss = cls(**ctor, gather_distributed=True).double()
     off = sum(sizes[:rank])
-    local = slice(off, off + sizes[rank])
-    out = ddp(torch.cat([x[local] for x in xs]))
-    local_embs = list(out.split(sizes[rank]))
-    value = _call(
-        loss,
-        local_embs,
-        None if labels is None else labels[local],
-        weights[local] if use_w and weights is not None else None,
-    )
+    local = case.rows(torch.arange(off, off + sizes[rank]), n_global)
+    if "partner" in case.tensors:
+        local.tensors["partner"] = case.tensors["partner"][off : off + sizes[rank]] - off
+    local_case = _forward(ddp, local)
+    value = loss(*local_case.args, **local_case.tensors)
     value.backward()
     torch.testing.assert_close(value.detach(), expected.detach())
     for p, q in zip(model.parameters(), ref_model.parameters(), strict=True):

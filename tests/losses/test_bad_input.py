@@ -26,12 +26,15 @@ class Spec:
         module: Name of the ``nn.Module`` class in ``contrastkit.losses``.
         tensors: Names of the embedding arguments, in positional order.
         labelled: Whether an integer ``labels`` vector follows the embeddings.
+        keywords: Valid tensor keyword arguments of forward for a batch of ``n`` (a teacher,
+            mixup weights, attributes).
     """
 
     id: str
     module: str
     tensors: tuple[str, ...]
     labelled: bool = False
+    keywords: Callable[[int], dict[str, Tensor]] | None = None
 
     def functional(self) -> Callable[..., Tensor]:
         """The functional form, looked up on the package."""
@@ -49,6 +52,10 @@ class Spec:
             args.append(torch.arange(n) % 2)
         return args
 
+    def forward_keywords(self, n: int = N) -> dict[str, Tensor]:
+        """Valid tensor keyword arguments for a batch of ``n``."""
+        return {} if self.keywords is None else self.keywords(n)
+
     def any_tensor(self) -> str:
         """A regex matching any of the embedding argument names."""
         return "|".join(rf"\b{name}\b" for name in self.tensors)
@@ -62,9 +69,62 @@ MULTI_POSITIVE = Spec("multi_positive", "MultiPositiveLoss", ("embeddings",), la
 DCL = Spec("dcl", "DCLLoss", ("z1", "z2"))
 DCLW = Spec("dclw", "DCLWLoss", ("z1", "z2"))
 
-SPECS = [INFONCE, CLIP, NTXENT, SUPCON, MULTI_POSITIVE, DCL, DCLW]
-PAIRED = [INFONCE, CLIP, NTXENT, DCL, DCLW]
-LABELLED = [SUPCON, MULTI_POSITIVE]
+HARD_INFONCE = Spec("hard_infonce", "HardInfoNCELoss", ("query", "key"))
+FOCAL_SUPCON = Spec("focal_supcon", "FocalSupConLoss", ("embeddings",), labelled=True)
+CWCL = Spec("cwcl", "CWCLLoss", ("a", "b"), keywords=lambda n: {"teacher": torch.randn(n, 5)})
+SOFT_TARGET = Spec(
+    "soft_target", "SoftTargetLoss", ("a", "b"), keywords=lambda n: {"teacher_a": torch.randn(n, 5)}
+)
+MIXCO = Spec(
+    "mixco",
+    "MixCoLoss",
+    ("mixed", "other"),
+    keywords=lambda n: {"lam": torch.full((n,), 0.7), "partner": torch.arange(n).flip(0)},
+)
+PAIR_WEIGHTED = Spec(
+    "pair_weighted",
+    "PairWeightedLoss",
+    ("a", "b"),
+    keywords=lambda n: {"attributes_a": torch.rand(n, 3, 2), "attributes_b": torch.rand(n, 3, 2)},
+)
+SIGLIP = Spec("siglip", "SigLIPLoss", ("image", "text"))
+SOFT_BCE = Spec("soft_bce", "SoftBCELoss", ("embeddings", "reference"))
+MW_AUC = Spec("mw_auc", "MWAUCLoss", ("query", "doc"))
+PAIRWISE_LOGISTIC = Spec(
+    "pairwise_logistic", "PairwiseLogisticLoss", ("embeddings",), labelled=True
+)
+CONTRASTIVE_MARGIN = Spec(
+    "contrastive_margin", "ContrastiveMarginLoss", ("embeddings",), labelled=True
+)
+TRIPLET = Spec("triplet", "TripletLoss", ("embeddings",), labelled=True)
+
+SPECS = [
+    INFONCE,
+    CLIP,
+    NTXENT,
+    SUPCON,
+    MULTI_POSITIVE,
+    DCL,
+    DCLW,
+    HARD_INFONCE,
+    FOCAL_SUPCON,
+    CWCL,
+    SOFT_TARGET,
+    MIXCO,
+    PAIR_WEIGHTED,
+    SIGLIP,
+    SOFT_BCE,
+    MW_AUC,
+    PAIRWISE_LOGISTIC,
+    CONTRASTIVE_MARGIN,
+    TRIPLET,
+]
+PAIRED = [INFONCE, CLIP, NTXENT, DCL, DCLW, HARD_INFONCE, CWCL, SOFT_TARGET, MIXCO, PAIR_WEIGHTED]
+PAIRED += [SIGLIP, MW_AUC]
+SAME_BATCH = [CLIP, NTXENT, DCL, DCLW, CWCL, MIXCO, PAIR_WEIGHTED, SIGLIP, SOFT_BCE]
+LABELLED = [SUPCON, MULTI_POSITIVE, FOCAL_SUPCON, PAIRWISE_LOGISTIC, CONTRASTIVE_MARGIN, TRIPLET]
+# The scalar each loss takes instead of (or besides) a temperature.
+NO_TEMPERATURE = {CLIP.id, SIGLIP.id, SOFT_BCE.id, CONTRASTIVE_MARGIN.id, TRIPLET.id}
 FORMS = ["functional", "module"]
 
 
@@ -120,15 +180,14 @@ def _tensor_cases() -> list[Any]:
         params.append(pytest.param(spec, case, id=f"{spec.id}-{name}"))
 
     # Mismatched batch sizes: the partner view has one row too many (key: one too few).
-    for spec in [CLIP, NTXENT, DCL, DCLW]:
+    for spec in SAME_BATCH:
         add(
             spec,
             "batch-mismatch",
             Case(_replace(1, lambda x: torch.cat([x, x[:1]])), spec.any_tensor()),
         )
-    add(
-        INFONCE, "key-shorter-than-query", Case(_replace(1, lambda x: x[:-1]), INFONCE.any_tensor())
-    )
+    for spec in [INFONCE, HARD_INFONCE, MW_AUC, SOFT_TARGET]:
+        add(spec, "second-shorter", Case(_replace(1, lambda x: x[:-1]), spec.any_tensor()))
     # Width mismatch between the two embedding matrices.
     for spec in PAIRED:
         widen = _replace(1, lambda x: torch.cat([x, x[:, :1]], dim=1))
@@ -202,7 +261,7 @@ def _hyper_cases(form: str) -> list[Any]:
         params.append(pytest.param(spec, name, value, value_regex, id=f"{spec.id}-{case_id}"))
 
     for spec in SPECS:
-        if spec is not CLIP or form == "module":
+        if spec.id not in NO_TEMPERATURE or (spec is CLIP and form == "module"):
             add(spec, "temperature", 0.0, r"\b0(\.0)?\b", "temperature-zero")
             add(spec, "temperature", -0.1, r"-0\.1\b", "temperature-negative")
         add(spec, "reduction", "avg", "avg", "reduction-unknown")
@@ -217,6 +276,21 @@ def _hyper_cases(form: str) -> list[Any]:
     if form == "functional":
         add(CLIP, "logit_scale", math.nan, "nan", "logit-scale-nan")
         add(CLIP, "logit_scale", math.inf, "inf", "logit-scale-inf")
+        add(SIGLIP, "logit_scale", math.nan, "nan", "logit-scale-nan")
+        add(SIGLIP, "logit_bias", math.inf, "inf", "logit-bias-inf")
+        add(SOFT_TARGET, "teacher_temperature", 0.0, r"\b0(\.0)?\b", "teacher-temperature-zero")
+    else:
+        add(SIGLIP, "scale_init", 0.0, r"\b0(\.0)?\b", "scale-init-zero")
+        add(SIGLIP, "bias_init", math.nan, "nan", "bias-init-nan")
+    add(SIGLIP, "gamma", -1.0, r"-1(\.0)?\b", "gamma-negative")
+    add(FOCAL_SUPCON, "gamma", -0.5, r"-0\.5\b", "gamma-negative")
+    add(HARD_INFONCE, "k", 0, r"\b0\b", "k-zero")
+    add(HARD_INFONCE, "k", 2.5, r"2\.5", "k-float")
+    add(MW_AUC, "scope", "global", "global", "scope-unknown")
+    add(SOFT_BCE, "nu", 0.0, r"\b0(\.0)?\b", "nu-zero")
+    add(SOFT_BCE, "sigma_reference", -1.0, r"-1(\.0)?\b", "sigma-reference-negative")
+    add(TRIPLET, "margin", -0.1, r"-0\.1\b", "margin-negative")
+    add(CONTRASTIVE_MARGIN, "neg_margin", math.nan, "nan", "neg-margin-nan")
     return params
 
 
@@ -229,6 +303,7 @@ def _call(
 ) -> Tensor:
     """Calls the functional form, or builds the module from ``hyper`` and calls it."""
     hyper, forward = hyper or {}, forward or {}
+    forward = {**spec.forward_keywords(args[0].shape[0] if args[0].dim() else N), **forward}
     if form == "functional":
         return spec.functional()(*args, **hyper, **forward)
     return spec.module_cls()(**hyper)(*args, **forward)
@@ -277,7 +352,7 @@ def test_bad_hyperparameter_functional_raises(
 ) -> None:
     """The functional form rejects the hyper-parameter, naming it and the value received."""
     with pytest.raises(ValueError, match=rf"\b{name}\b") as excinfo:
-        spec.functional()(*spec.inputs(), **{name: value})
+        spec.functional()(*spec.inputs(), **spec.forward_keywords(), **{name: value})
     assert re.search(value_regex, str(excinfo.value)), str(excinfo.value)
 
 
@@ -289,3 +364,76 @@ def test_bad_hyperparameter_module_raises_at_construction(
     with pytest.raises(ValueError, match=rf"\b{name}\b") as excinfo:
         spec.module_cls()(**{name: value})
     assert re.search(value_regex, str(excinfo.value)), str(excinfo.value)
+
+
+def _keyword_cases() -> list[Any]:
+    """Bad tensor keyword arguments: ``pytest.param(spec, name, value, regex, id=...)``."""
+    nan_teacher = torch.randn(N, 5)
+    nan_teacher[1, 2] = math.nan
+    cases = [
+        (CWCL, "teacher", torch.randn(N + 1, 5), "teacher", "teacher-batch"),
+        (CWCL, "teacher", nan_teacher, "teacher", "teacher-nan"),
+        (CWCL, "teacher", torch.randn(N), "teacher", "teacher-1d"),
+        (SOFT_TARGET, "teacher_a", torch.randn(N - 1, 5), "teacher_a", "teacher-batch"),
+        (SOFT_TARGET, "teacher_b", torch.randn(N, 6), "teacher", "teacher-widths"),
+        (MIXCO, "lam", torch.full((N,), 1.5), "lam", "lam-above-one"),
+        (MIXCO, "lam", torch.ones(N, dtype=torch.long), "lam", "lam-integer"),
+        (MIXCO, "partner", torch.full((N,), N), "partner", "partner-out-of-range"),
+        (MIXCO, "partner", torch.zeros(N), "partner", "partner-float"),
+        (PAIR_WEIGHTED, "attributes_a", torch.rand(N - 1, 3, 2), "attributes_a", "attr-batch"),
+        (PAIR_WEIGHTED, "attributes_b", torch.rand(N, 4, 2), "attributes", "attr-shapes"),
+    ]
+    return [pytest.param(s, k, v, r, id=f"{s.id}-{i}") for s, k, v, r, i in cases]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize(("spec", "name", "value", "regex"), _keyword_cases())
+def test_bad_keyword_tensor_raises(
+    spec: Spec, name: str, value: Tensor, regex: str, form: str
+) -> None:
+    """A teacher, mixup or attribute tensor that does not fit raises a ValueError naming it."""
+    with pytest.raises(ValueError, match=regex):
+        _call(spec, form, spec.inputs(), forward={name: value})
+
+
+def test_soft_target_extra_rows_need_teacher_b() -> None:
+    """More candidates than anchors need their own teacher rows (``teacher_b``)."""
+    a, b = torch.randn(N, D), torch.randn(N + 2, D)
+    with pytest.raises(ValueError, match="teacher_b"):
+        L.soft_target(a, b, teacher_a=torch.randn(N, 5), symmetric=False)
+    with pytest.raises(ValueError, match="symmetric"):
+        L.soft_target(a, b, teacher_a=torch.randn(N, 5), teacher_b=torch.randn(N + 2, 5))
+
+
+LISTWISE_BAD = {
+    "candidates-2d": ({"candidates": torch.randn(N, D)}, r"candidates.*\(N, K, D\)"),
+    "candidates-batch": ({"candidates": torch.randn(N + 1, 3, D)}, "candidates"),
+    "candidates-width": ({"candidates": torch.randn(N, 3, D + 1)}, "candidates"),
+    "candidates-nan": ({"candidates": torch.full((N, 3, D), math.nan)}, "candidates"),
+    "positives-float": ({"positives": torch.ones(N, 3)}, "positives"),
+    "positives-shape": ({"positives": torch.ones(N, 2, dtype=torch.bool)}, "positives"),
+    "weights-zero": ({"weights": torch.zeros(N, 3)}, "weights"),
+    "weights-shape": ({"weights": torch.ones(N)}, "weights"),
+    "ids-float": ({"ids": torch.zeros(N, 3)}, r"\bids\b"),
+    "query-3d": ({"query": torch.randn(N, 3, D)}, "query"),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("case", sorted(LISTWISE_BAD))
+def test_listwise_bad_input_raises(case: str, form: str) -> None:
+    """Listwise inputs of the wrong shape or type raise a ValueError naming the argument."""
+    change, regex = LISTWISE_BAD[case]
+    inputs: dict[str, Tensor] = {"query": torch.randn(N, D), "candidates": torch.randn(N, 3, D)}
+    inputs.update(change)
+    query, candidates = inputs.pop("query"), inputs.pop("candidates")
+    fn = L.listwise if form == "functional" else L.ListwiseLoss()
+    with pytest.raises(ValueError, match=regex):
+        fn(query, candidates, **inputs)
+
+
+def test_listwise_valid_input_is_accepted() -> None:
+    """The valid listwise inputs of the cases above give a finite scalar."""
+    loss = L.listwise(torch.randn(N, D), torch.randn(N, 3, D), ids=torch.zeros(N, 3).long())
+    assert loss.shape == ()
+    assert torch.isfinite(loss)

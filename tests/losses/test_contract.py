@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 import contrastkit.losses as L
+from tests.losses.cases import PARAM, Case, make_case
 from tests.reference import REFERENCES
 
 IDS = sorted(L.REGISTRY)
@@ -30,41 +31,39 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "multi_positive": [{}],
     "dcl": [{}],
     "dclw": [{}, {"sigma": 0.2}],
+    "listwise": [{}, {"multi": True, "cand_weights": True, "ids": True}, {"temperature": 0.5}],
+    "hard_infonce": [{}, {"k": 2}, {"k": 3, "extra": 4, "temperature": 0.5}],
+    "focal_supcon": [{}, {"gamma": 2.0}, {"gamma": 0.5, "temperature": 0.3}],
+    "cwcl": [{}, {"temperature": 0.3}],
+    "soft_target": [
+        {},
+        {"alpha": 0.4, "teacher_temperature": 0.5},
+        {"symmetric": False, "extra": 3, "teacher_b": True, "alpha": 0.7},
+    ],
+    "mixco": [{}, {"symmetric": False, "temperature": 0.3}],
+    "pair_weighted": [{}, {"temperature": 0.2}],
+    "siglip": [{}, {"gamma": 1.0}, {"logit_scale": 0.5, "logit_bias": 1.0, "gamma": 2.0}],
+    "soft_bce": [{}, {"nu": 2.0, "sigma": 0.5, "nu_reference": 5.0, "sigma_reference": 2.0}],
+    "mw_auc": [{}, {"scope": "query"}, {"extra": 3, "temperature": 0.5}],
+    "pairwise_logistic": [{}, {"normalize": True, "temperature": 0.5}],
+    "contrastive_margin": [{}, {"pos_margin": 0.2, "neg_margin": 1.5}],
+    "triplet": [{}, {"margin": 0.4}],
 }
 
 
-def make_inputs(
-    loss_id: str, n: int, d: int, setting: dict[str, Any], gen: torch.Generator
-) -> tuple[list[Tensor], dict[str, Any]]:
-    """Inputs (float64 leaves requiring grad, then labels) and keyword arguments for a loss."""
-    names = L.REGISTRY[loss_id].inputs
-    kwargs = {k: v for k, v in setting.items() if k not in ("extra", "weighted")}
-    if names[1] == "labels":
-        x = torch.randn(n, d, generator=gen, dtype=torch.float64, requires_grad=True)
-        labels = torch.randint(0, max(1, n // 3), (n,), generator=gen)
-        return [x, labels], kwargs
-    m = n + setting.get("extra", 0)
-    a = torch.randn(n, d, generator=gen, dtype=torch.float64)
-    b = a.detach()[torch.arange(m) % n] + 0.7 * torch.randn(m, d, generator=gen, dtype=a.dtype)
-    if setting.get("weighted"):
-        kwargs["weights"] = torch.rand(n, generator=gen, dtype=torch.float64) + 0.5
-    return [a.requires_grad_(), b.requires_grad_()], kwargs
-
-
-def grads(value: Tensor, tensors: list[Tensor]) -> list[Tensor]:
-    """Gradients of ``value`` w.r.t. the float inputs (a fixed random cotangent if not scalar)."""
-    leaves = [t for t in tensors if t.is_floating_point()]
+def grads(value: Tensor, leaves: list[Tensor]) -> list[Tensor]:
+    """Gradients of ``value`` w.r.t. ``leaves`` (a fixed random cotangent if not scalar)."""
     if value.dim() > 0:
         cot = torch.linspace(-1.0, 2.0, value.numel(), dtype=value.dtype).reshape(value.shape)
         value = (value * cot).sum()
     return list(torch.autograd.grad(value, leaves, allow_unused=True))
 
 
-def run(fn: Callable[..., Tensor], tensors: list[Tensor], kwargs: dict[str, Any]) -> list[Tensor]:
-    """Value and input gradients of one call."""
-    clones = [t.detach().clone().requires_grad_(t.requires_grad) for t in tensors]
-    out = fn(*clones, **kwargs)
-    return [out.detach(), *grads(out, clones)]
+def run(fn: Callable[..., Tensor], case: Case, **extra: Any) -> list[Tensor]:
+    """Value and input gradients of one call (on fresh copies of the inputs)."""
+    fresh = case.clone()
+    out = fresh.call(fn, **extra)
+    return [out.detach(), *grads(out, fresh.leaves())]
 
 
 def cases() -> list[Any]:
@@ -88,12 +87,11 @@ def test_matches_reference(
     loss_id: str, setting: dict[str, Any], reduction: str, n: int, d: int, gen: torch.Generator
 ) -> None:
     """Dense and tiled (tile sizes 1, 7, default) equal the float64 reference, with gradients."""
-    tensors, kwargs = make_inputs(loss_id, n, d, setting, gen)
-    kwargs["reduction"] = reduction
-    expected = run(REFERENCES[loss_id], tensors, kwargs)
+    case = make_case(loss_id, n, d, setting, gen)
+    expected = run(REFERENCES[loss_id], case, reduction=reduction)
     fn = getattr(L, loss_id)
     for impl, chunk in [("dense", None), ("tiled", 1), ("tiled", 7), ("tiled", None)]:
-        got = run(fn, tensors, {**kwargs, "impl": impl, "chunk_size": chunk})
+        got = run(fn, case, reduction=reduction, impl=impl, chunk_size=chunk)
         for e, g in zip(expected, got, strict=True):
             torch.testing.assert_close(g, e, msg=lambda m, i=impl, c=chunk: f"{i}/{c}: {m}")
 
@@ -102,29 +100,37 @@ def test_matches_reference(
 def test_gradcheck_tiled(loss_id: str, setting: dict[str, Any], gen: torch.Generator) -> None:
     """The tiled backward passes torch.autograd.gradcheck, temperature / scale included.
 
-    Losses with a stop-gradient term by design (DCLW) are checked w.r.t. the temperature only.
+    Losses with a stop-gradient term by design (DCLW) are checked w.r.t. the temperature only;
+    margin losses and SAN's kernel loss have no such scalar.
     """
-    tensors, kwargs = make_inputs(loss_id, 5, 3, setting, gen)
-    if loss_id == "clip":
-        kwargs["logit_scale"] = torch.tensor(kwargs.get("logit_scale", 1.2), dtype=torch.float64)
-        param = kwargs["logit_scale"]
-    else:
-        kwargs["temperature"] = torch.tensor(kwargs.get("temperature", 0.4), dtype=torch.float64)
-        param = kwargs["temperature"]
-    param.requires_grad_(loss_id != "clip" or float(param) < math.log(100.0))
-    floats = [t for t in tensors if t.is_floating_point()]
-    others = [t for t in tensors if not t.is_floating_point()]
+    case = make_case(loss_id, 5, 3, setting, gen)
+    name = PARAM.get(loss_id, "temperature")
+    params: list[Tensor] = []
+    if name is not None:
+        default = 1.2 if name == "logit_scale" else 0.4
+        param = torch.tensor(float(case.kwargs.pop(name, default)), dtype=torch.float64)
+        param.requires_grad_(loss_id != "clip" or float(param) < math.log(100.0))
+        params.append(param)
     if L.REGISTRY[loss_id].stop_gradient:
-        for t in floats:
+        for t in case.leaves():
             t.requires_grad_(False)
+    leaves = case.leaves()
     fn = getattr(L, loss_id)
-    name = "logit_scale" if loss_id == "clip" else "temperature"
 
     def f(*xs: Tensor) -> Tensor:
-        *embs, p = xs
-        return fn(*embs, *others, **{**kwargs, name: p}, impl="tiled", chunk_size=2)
+        swapped = case.clone()
+        it = iter(xs)
+        swapped.args = [
+            next(it) if t.is_floating_point() and t.requires_grad else t for t in case.args
+        ]
+        swapped.tensors = {
+            k: next(it) if t.is_floating_point() and t.requires_grad else t
+            for k, t in case.tensors.items()
+        }
+        extra = {name: next(it)} if name is not None else {}
+        return swapped.call(fn, impl="tiled", chunk_size=2, **extra)
 
-    assert torch.autograd.gradcheck(f, (*floats, param))
+    assert torch.autograd.gradcheck(f, (*leaves, *params))
 
 
 @pytest.mark.parametrize(("loss_id", "setting"), cases())
@@ -133,39 +139,41 @@ def test_permutation_equivariant(
 ) -> None:
     """Permuting the batch permutes the per-anchor losses and keeps the mean."""
     n = 9
-    tensors, kwargs = make_inputs(loss_id, n, 4, {**setting, "extra": 0}, gen)
+    case = make_case(loss_id, n, 4, {**setting, "extra": 0}, gen)
     perm = torch.randperm(n, generator=gen)
-    permuted = [t.detach()[perm] for t in tensors]
-    kwargs_p = dict(kwargs)
-    if "weights" in kwargs:
-        kwargs_p["weights"] = kwargs["weights"][perm]
     fn = getattr(L, loss_id)
-    plain = [t.detach() for t in tensors]
-    base = fn(*plain, **kwargs, reduction="none", impl="tiled", chunk_size=4)
-    moved = fn(*permuted, **kwargs_p, reduction="none", impl="tiled", chunk_size=4)
+    base = case.rows(torch.arange(n), n).call(fn, reduction="none", impl="tiled", chunk_size=4)
+    moved = case.rows(perm, n).call(fn, reduction="none", impl="tiled", chunk_size=4)
     views = base.shape[0] // n
     index = torch.cat([perm + k * n for k in range(views)])
     torch.testing.assert_close(moved, base[index])
 
 
-@pytest.mark.parametrize(("loss_id", "setting"), cases())
+@pytest.mark.parametrize(
+    ("loss_id", "setting"),
+    # SAN's Student-t kernel is on raw distances (its scale is sigma), not normalized ones.
+    [c for c in cases() if c.values[0] != "soft_bce"],
+)
 def test_scale_invariant_when_normalizing(
     loss_id: str, setting: dict[str, Any], gen: torch.Generator
 ) -> None:
     """With normalize=True, rescaling the embeddings leaves the loss unchanged."""
-    tensors, kwargs = make_inputs(loss_id, 8, 5, setting, gen)
-    scaled = [t.detach() * 3.7 if t.is_floating_point() else t for t in tensors]
+    case = make_case(loss_id, 8, 5, {**setting, "normalize": True}, gen)
     fn = getattr(L, loss_id)
-    a = fn(*[t.detach() for t in tensors], **kwargs, impl="tiled", chunk_size=3)
-    torch.testing.assert_close(fn(*scaled, **kwargs, impl="tiled", chunk_size=3), a)
+    plain = case.rows(torch.arange(8), 8)
+    scaled = case.rows(torch.arange(8), 8)
+    scaled.args = [t * 3.7 if t.is_floating_point() else t for t in scaled.args]
+    a = plain.call(fn, impl="tiled", chunk_size=3)
+    torch.testing.assert_close(scaled.call(fn, impl="tiled", chunk_size=3), a)
 
 
 @pytest.mark.parametrize("loss_id", [i for i in IDS if L.REGISTRY[i].symmetric_inputs])
 def test_symmetric_in_its_inputs(loss_id: str, gen: torch.Generator) -> None:
     """Losses declared symmetric give loss(x, y) == loss(y, x)."""
-    (a, b), kwargs = make_inputs(loss_id, 7, 4, {}, gen)
+    case = make_case(loss_id, 7, 4, {}, gen)
+    a, b = case.args
     fn = getattr(L, loss_id)
-    torch.testing.assert_close(fn(a, b, **kwargs), fn(b, a, **kwargs))
+    torch.testing.assert_close(fn(a, b, **case.kwargs), fn(b, a, **case.kwargs))
 
 
 @pytest.mark.parametrize(
@@ -181,8 +189,8 @@ def test_degenerate_labels(
     """All labels equal, no positive, N = 1: finite, equal to the reference, backward runs."""
     y = torch.tensor(labels)
     x = torch.randn(len(labels), 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    got = run(getattr(L, loss_id), [x, y], {"impl": impl, "chunk_size": 2})
-    expected = run(REFERENCES[loss_id], [x, y], {})
+    got = run(getattr(L, loss_id), Case([x, y]), impl=impl, chunk_size=2)
+    expected = run(REFERENCES[loss_id], Case([x, y]))
     for g, e in zip(got, expected, strict=True):
         assert torch.isfinite(g).all()
         torch.testing.assert_close(g, e)
@@ -191,9 +199,9 @@ def test_degenerate_labels(
 @pytest.mark.parametrize("loss_id", IDS)
 def test_module_equals_functional(loss_id: str, gen: torch.Generator) -> None:
     """The module form with default arguments computes the functional form."""
-    tensors, _ = make_inputs(loss_id, 6, 4, {}, gen)
+    case = make_case(loss_id, 6, 4, {}, gen)
     module = L.REGISTRY[loss_id]().double()
-    torch.testing.assert_close(module(*tensors), getattr(L, loss_id)(*tensors))
+    torch.testing.assert_close(case.call(module), case.call(getattr(L, loss_id)))
 
 
 @pytest.mark.parametrize("loss_id", IDS)

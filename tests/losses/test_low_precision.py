@@ -159,3 +159,43 @@ def test_bf16_sharp_temperature(case: Case, impl: dict[str, Any]) -> None:
     }
     worse = {name: e for name, e in report.items() if e[0] > 2 * e[1] + e[2]}
     assert not worse, f"(err ours, err naive bf16, floor) where ours is worse: {worse}"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("loss_id", sorted(L.REGISTRY))
+def test_bf16_inputs_use_float32_statistics(loss_id: str, impl: dict[str, Any]) -> None:
+    """Every loss on bf16 inputs is as accurate as float32 math on them (not bf16 math).
+
+    The loss (float32) and each input gradient (bf16) are within a few float32 / bf16 roundings
+    of the float64 reference evaluated on the same bf16-rounded inputs.
+    """
+    from tests.losses.cases import make_case
+
+    case = make_case(loss_id, 48, 16, {}, torch.Generator().manual_seed(3))
+
+    def bf16(t: Tensor) -> Tensor:
+        if not t.is_floating_point():
+            return t
+        return t.detach().bfloat16().requires_grad_(t.requires_grad)
+
+    low = case.clone()
+    low.args = [bf16(t) for t in case.args]
+    low.tensors = {k: bf16(t) for k, t in case.tensors.items()}
+    high = low.clone()
+    high.args = [t.detach().double().requires_grad_(t.requires_grad) for t in low.args]
+    high.tensors = {
+        k: t.detach().double().requires_grad_(t.requires_grad) if t.is_floating_point() else t
+        for k, t in low.tensors.items()
+    }
+    ours = low.call(getattr(L, loss_id), **impl)
+    assert ours.dtype == torch.float32
+    ref = high.call(REFERENCES[loss_id])
+    got = torch.autograd.grad(ours, low.leaves())
+    want = torch.autograd.grad(ref, high.leaves())
+    assert abs(float(ours.detach()) - float(ref.detach())) <= 1e-5 * max(
+        1.0, abs(float(ref.detach()))
+    )
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == torch.bfloat16
+        bound = 2 * _err(w.to(torch.bfloat16), w) + 1e-5 * float(w.abs().max()) + 1e-7
+        assert _err(g, w) <= bound, (loss_id, _err(g, w), bound)

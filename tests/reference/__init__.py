@@ -13,11 +13,24 @@ from collections.abc import Callable
 from torch import Tensor
 
 from tests.reference.clip import clip
+from tests.reference.contrastive_margin import contrastive_margin
+from tests.reference.cwcl import cwcl
 from tests.reference.dcl import dcl, dclw
+from tests.reference.focal_supcon import focal_supcon
+from tests.reference.hard_infonce import hard_infonce
 from tests.reference.infonce import infonce
+from tests.reference.listwise import listwise
+from tests.reference.mixco import mixco
 from tests.reference.multi_positive import multi_positive
+from tests.reference.mw_auc import mw_auc
 from tests.reference.ntxent import ntxent
+from tests.reference.pair_weighted import pair_weighted
+from tests.reference.pairwise_logistic import pairwise_logistic
+from tests.reference.siglip import siglip
+from tests.reference.soft_bce import soft_bce
+from tests.reference.soft_target import soft_target
 from tests.reference.supcon import supcon
+from tests.reference.triplet import triplet
 
 REFERENCES: dict[str, Callable[..., Tensor]] = {
     "infonce": infonce,
@@ -27,15 +40,41 @@ REFERENCES: dict[str, Callable[..., Tensor]] = {
     "multi_positive": multi_positive,
     "dcl": dcl,
     "dclw": dclw,
+    "contrastive_margin": contrastive_margin,
+    "cwcl": cwcl,
+    "focal_supcon": focal_supcon,
+    "hard_infonce": hard_infonce,
+    "listwise": listwise,
+    "mixco": mixco,
+    "mw_auc": mw_auc,
+    "pair_weighted": pair_weighted,
+    "pairwise_logistic": pairwise_logistic,
+    "siglip": siglip,
+    "soft_bce": soft_bce,
+    "soft_target": soft_target,
+    "triplet": triplet,
 }
 
 __all__ = [
     "REFERENCES",
     "clip",
+    "contrastive_margin",
+    "cwcl",
     "dcl",
     "dclw",
+    "focal_supcon",
+    "hard_infonce",
     "infonce",
+    "listwise",
+    "mixco",
     "multi_positive",
+    "mw_auc",
     "ntxent",
+    "pair_weighted",
+    "pairwise_logistic",
+    "siglip",
+    "soft_bce",
+    "soft_target",
     "supcon",
+    "triplet",
 ]

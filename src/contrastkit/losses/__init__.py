@@ -8,31 +8,71 @@ is exact under ``gather_distributed`` and which peer libraries it is tested agai
 from contrastkit.losses._base import REGISTRY, ContrastiveLoss, Paper, Requires
 from contrastkit.losses._catalog import catalog_markdown
 from contrastkit.losses.clip import CLIPLoss, clip
+from contrastkit.losses.contrastive_margin import ContrastiveMarginLoss, contrastive_margin
+from contrastkit.losses.cwcl import CWCLLoss, cwcl
 from contrastkit.losses.dcl import DCLLoss, DCLWLoss, dcl, dclw, von_mises_fisher_weights
+from contrastkit.losses.focal_supcon import FocalSupConLoss, focal_supcon
+from contrastkit.losses.hard_infonce import HardInfoNCELoss, hard_infonce
 from contrastkit.losses.infonce import InfoNCELoss, infonce
+from contrastkit.losses.listwise import ListwiseLoss, listwise
+from contrastkit.losses.mixco import MixCoLoss, mixco, mixup
 from contrastkit.losses.multi_positive import MultiPositiveLoss, multi_positive
+from contrastkit.losses.mw_auc import MWAUCLoss, mw_auc
 from contrastkit.losses.ntxent import NTXentLoss, ntxent
+from contrastkit.losses.pair_weighted import PairWeightedLoss, pair_weighted
+from contrastkit.losses.pairwise_logistic import PairwiseLogisticLoss, pairwise_logistic
+from contrastkit.losses.siglip import SigLIPLoss, siglip
+from contrastkit.losses.soft_bce import SoftBCELoss, soft_bce
+from contrastkit.losses.soft_target import SoftTargetLoss, soft_target
 from contrastkit.losses.supcon import SupConLoss, supcon
+from contrastkit.losses.triplet import TripletLoss, triplet
 
 __all__ = [
     "REGISTRY",
     "CLIPLoss",
+    "CWCLLoss",
     "ContrastiveLoss",
+    "ContrastiveMarginLoss",
     "DCLLoss",
     "DCLWLoss",
+    "FocalSupConLoss",
+    "HardInfoNCELoss",
     "InfoNCELoss",
+    "ListwiseLoss",
+    "MWAUCLoss",
+    "MixCoLoss",
     "MultiPositiveLoss",
     "NTXentLoss",
+    "PairWeightedLoss",
+    "PairwiseLogisticLoss",
     "Paper",
     "Requires",
+    "SigLIPLoss",
+    "SoftBCELoss",
+    "SoftTargetLoss",
     "SupConLoss",
+    "TripletLoss",
     "catalog_markdown",
     "clip",
+    "contrastive_margin",
+    "cwcl",
     "dcl",
     "dclw",
+    "focal_supcon",
+    "hard_infonce",
     "infonce",
+    "listwise",
+    "mixco",
+    "mixup",
     "multi_positive",
+    "mw_auc",
     "ntxent",
+    "pair_weighted",
+    "pairwise_logistic",
+    "siglip",
+    "soft_bce",
+    "soft_target",
     "supcon",
+    "triplet",
     "von_mises_fisher_weights",
 ]

@@ -59,6 +59,9 @@ class ContrastiveLoss(nn.Module):
         requires: What the loss needs besides embeddings.
         symmetric_inputs: ``loss(x, y) == loss(y, x)`` for the two embedding inputs.
         supports_distributed: Exact under ``gather_distributed=True``.
+        distributed: How: ``"split"`` (each rank computes the rows it owns) or
+            ``"replicated"`` (every rank evaluates the gathered global batch: the same exact
+            value and gradients, without dividing the work).
         peers: Peer implementations it is tested against (``package.Class``).
         stop_gradient: Part of the loss is a constant by design (e.g. DCLW's weights), so
             finite differences of the embeddings differ from its gradient.
@@ -71,6 +74,7 @@ class ContrastiveLoss(nn.Module):
     requires: ClassVar[Requires] = Requires()
     symmetric_inputs: ClassVar[bool] = False
     supports_distributed: ClassVar[bool] = False
+    distributed: ClassVar[str] = "replicated"
     peers: ClassVar[tuple[str, ...]] = ()
     stop_gradient: ClassVar[bool] = False
 

@@ -13,9 +13,9 @@ def _defaults(cls: type) -> str:
         f"{p.name}={p.default!r}"
         for p in params
         if p.default is not inspect.Parameter.empty
+        and not (p.name == "normalize" and p.default is True)
         and p.name
         not in (
-            "normalize",
             "reduction",
             "chunk_size",
             "impl",
@@ -27,15 +27,20 @@ def _defaults(cls: type) -> str:
 
 
 def catalog_markdown() -> str:
-    """A Markdown table of every registered loss: id, module, defaults, paper, needs, peers.
+    """A Markdown table of every registered loss.
+
+    Columns: id, module, defaults (``normalize`` only where it is off), paper, family, what it
+    needs besides embeddings, how it runs under ``gather_distributed`` (``split``: each rank
+    computes its own rows; ``replicated``: every rank evaluates the gathered batch, exact but
+    without a compute split) and the peers it is tested against.
 
     Example:
         >>> print(catalog_markdown().splitlines()[0])
-        | id | module | defaults | paper | family | needs | peers |
+        | id | module | defaults | paper | family | needs | multi-process | peers |
     """
     lines = [
-        "| id | module | defaults | paper | family | needs | peers |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| id | module | defaults | paper | family | needs | multi-process | peers |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for loss_id in sorted(REGISTRY, key=lambda k: (REGISTRY[k].family, k)):
         cls = REGISTRY[loss_id]
@@ -45,6 +50,6 @@ def catalog_markdown() -> str:
         peers = ", ".join(f"`{p}`" for p in cls.peers) or "--"
         lines.append(
             f"| `{loss_id}` | `{cls.__name__}` | `{_defaults(cls)}` | {paper} | {cls.family} | "
-            f"{', '.join(needs) or '--'} | {peers} |"
+            f"{', '.join(needs) or '--'} | {cls.distributed} | {peers} |"
         )
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -10,6 +12,8 @@ from contrastkit.core import validation as v
 from contrastkit.core.tiled import stats_dtype
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import Shard
+
+T = TypeVar("T", Tensor, None)
 
 
 def requires_grad(x: object) -> bool:
@@ -67,3 +71,33 @@ def prepare_labeled(
     """Validate embeddings and labels; labels move to the embeddings' device."""
     z = prepare_one("embeddings", embeddings, normalize=normalize)
     return z, v.check_labels("labels", labels, z.shape[0]).to(z.device)
+
+
+def gathered(sh: Shard | None, name: str, x: T) -> T:
+    """``x`` with every rank's rows (differentiable) under ``gather_distributed``, else ``x``."""
+    if sh is None or x is None:
+        return x
+    return sh.gather(name, x)
+
+
+def finish(
+    per_row: Tensor,
+    reduction: Reduction,
+    sh: Shard | None,
+    name: str,
+    *,
+    valid: Tensor | None = None,
+    denominator: float | Tensor | None = None,
+) -> Tensor:
+    """Reduce per-row terms of the (global) batch.
+
+    Losses that every rank evaluates on the gathered batch use this: the value is the global
+    loss on every rank, and the gather's backward already sums every rank's (identical)
+    gradient, which is the ``W``-scaled convention of :mod:`contrastkit.distributed`. With
+    ``"none"`` each rank gets the terms of its own rows of input ``name``.
+    """
+    if sh is None or reduction != "none":
+        return core.reduce(per_row, reduction, valid=valid, denominator=denominator)
+    if valid is not None:
+        per_row = core.reduce(per_row, "none", valid=valid)
+    return sh.local_rows(name, per_row)

@@ -109,6 +109,7 @@ class CLIPLoss(ContrastiveLoss):
     symmetric_inputs = True
     peers = ("open_clip.loss.ClipLoss",)
     supports_distributed = True
+    distributed = "split"
 
     logit_scale: Tensor
 

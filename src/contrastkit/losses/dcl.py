@@ -204,6 +204,7 @@ class DCLLoss(ContrastiveLoss):
     symmetric_inputs = True
     peers = ("lightly.loss.DCLLoss",)
     supports_distributed = True
+    distributed = "split"
 
     def __init__(
         self,
@@ -248,6 +249,7 @@ class DCLWLoss(ContrastiveLoss):
     symmetric_inputs = True
     peers = ("lightly.loss.DCLWLoss",)
     supports_distributed = True
+    distributed = "split"
     stop_gradient = True
 
     def __init__(

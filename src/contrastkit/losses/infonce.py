@@ -175,6 +175,7 @@ class InfoNCELoss(ContrastiveLoss):
     inputs = ("query", "key")
     peers = ("info_nce.InfoNCE", "pytorch_metric_learning.losses.NTXentLoss")
     supports_distributed = True
+    distributed = "split"
 
     def __init__(
         self,

@@ -122,6 +122,7 @@ class MultiPositiveLoss(ContrastiveLoss):
     requires = Requires(labels=True)
     peers = ("pytorch_metric_learning.losses.NTXentLoss",)
     supports_distributed = True
+    distributed = "split"
 
     def __init__(
         self,

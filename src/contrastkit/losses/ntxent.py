@@ -96,6 +96,7 @@ class NTXentLoss(ContrastiveLoss):
     symmetric_inputs = True
     peers = ("lightly.loss.NTXentLoss", "pytorch_metric_learning.losses.NTXentLoss")
     supports_distributed = True
+    distributed = "split"
 
     def __init__(
         self,

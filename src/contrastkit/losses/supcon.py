@@ -134,6 +134,7 @@ class SupConLoss(ContrastiveLoss):
     requires = Requires(labels=True)
     peers = ("pytorch_metric_learning.losses.SupConLoss",)
     supports_distributed = True
+    distributed = "split"
 
     def __init__(
         self,
