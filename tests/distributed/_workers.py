@@ -19,7 +19,13 @@ D_IN, D = 5, 4
 
 # Settings per loss (keys as in tests/losses/cases.py); "weighted" passes per-anchor weights.
 SETTINGS: dict[str, list[dict[str, Any]]] = {
-    "infonce": [{}, {"symmetric": True}, {"weighted": True}],
+    "infonce": [
+        {},
+        {"symmetric": True},
+        {"weighted": True},
+        {"similarity": "maxsim", "symmetric": True},
+        {"similarity": "neg_sq_l2"},
+    ],
     "clip": [{}],
     "ntxent": [{}],
     "supcon": [{}, {"variant": "in"}],

@@ -18,6 +18,7 @@ from torch import Tensor
 
 import contrastkit.losses as L
 
+NOT_BATCH = ("weight",)  # tensor keywords that are not per-row (the bilinear matrix)
 INPUT_KEYS = ("extra", "weighted", "teacher_b", "multi", "cand_weights", "ids")
 
 # The scalar hyper-parameter gradcheck differentiates (None: embeddings only).
@@ -66,9 +67,11 @@ class Case:
         """
 
         def pick(t: Tensor) -> Tensor:
-            return t.detach()[index] if t.shape[0] == n else t.detach()
+            return t.detach()[index] if t.dim() and t.shape[0] == n else t.detach()
 
-        tensors = {k: pick(t) for k, t in self.tensors.items()}
+        tensors = {
+            k: pick(t) if k not in NOT_BATCH else t.detach() for k, t in self.tensors.items()
+        }
         if "partner" in tensors:
             where = torch.full((n,), -1, dtype=torch.long)
             where[index] = torch.arange(index.numel())
@@ -106,9 +109,13 @@ def make_case(loss_id: str, n: int, d: int, setting: dict[str, Any], gen: torch.
     if loss_id == "soft_bce":
         return Case([randn(n, d), randn(n, d + 2)], {}, kwargs)
     m = n + setting.get("extra", 0)
-    a = randn(n, d, grad=False)
-    b = a[torch.arange(m) % n] + 0.7 * torch.randn(m, d, generator=gen, dtype=f64)
+    shape = (3, d) if kwargs.get("similarity") == "maxsim" else (d,)  # token sets for MaxSim
+    a = randn(n, *shape, grad=False)
+    b = a[torch.arange(m) % n] + 0.7 * torch.randn(m, *shape, generator=gen, dtype=f64)
     case = Case([a.requires_grad_(), b.requires_grad_()], {}, kwargs)
+    if kwargs.get("similarity") == "bilinear":
+        case.tensors["weight"] = torch.eye(d, dtype=f64) + 0.3 * randn(d, d, grad=False)
+        case.tensors["weight"].requires_grad_()
     if setting.get("weighted"):
         case.tensors["weights"] = torch.rand(n, generator=gen, dtype=f64) + 0.5
     if loss_id == "cwcl":

@@ -24,7 +24,16 @@ IDS = sorted(L.REGISTRY)
 
 # Hyper-parameter settings exercised per loss (beyond the defaults).
 SETTINGS: dict[str, list[dict[str, Any]]] = {
-    "infonce": [{}, {"symmetric": True}, {"temperature": 0.3, "extra": 4}, {"weighted": True}],
+    "infonce": [
+        {},
+        {"symmetric": True},
+        {"temperature": 0.3, "extra": 4},
+        {"weighted": True},
+        {"similarity": "bilinear", "normalize": False, "extra": 2},
+        {"similarity": "neg_sq_l2", "symmetric": True},
+        {"similarity": "student_t", "normalize": False, "temperature": 0.5},
+        {"similarity": "maxsim", "symmetric": True, "temperature": 0.3},
+    ],
     "clip": [{}, {"logit_scale": math.log(200.0)}],
     "ntxent": [{}, {"temperature": 0.1}],
     "supcon": [{}, {"variant": "in"}],

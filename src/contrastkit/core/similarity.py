@@ -86,3 +86,48 @@ def maxsim(x: Tensor, y: Tensor) -> Tensor:
         only when a zero similarity cannot win the max (e.g. after a ReLU), or trim them.
     """
     return torch.einsum("itd,jud->ijtu", x, y).amax(-1).sum(-1)
+
+
+def log_cauchy(x: Tensor, y: Tensor) -> Tensor:
+    r"""Log of the Student-t kernel with one degree of freedom, :math:`-\log(1 + d_{ij}^2)`.
+
+    Used as a score, its softmax is t-SNE's heavy-tailed similarity
+    :math:`(1 + d_{ij}^2)^{-1} / \sum_k (1 + d_{ik}^2)^{-1}`.
+    """
+    return -torch.log1p(sq_l2(x, y))
+
+
+def rowwise(name: str, x: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
+    """The similarity of row ``i`` of ``x`` with row ``i`` of ``y``, shape ``(n,)``."""
+    if name == "dot":
+        return (x * y).sum(-1)
+    if name == "bilinear":
+        assert weight is not None
+        return ((x @ weight.to(x.dtype)) * y).sum(-1)
+    if name == "neg_sq_l2":
+        return -(x - y).pow(2).sum(-1)
+    if name == "student_t":
+        return -torch.log1p((x - y).pow(2).sum(-1))
+    if name == "maxsim":
+        return torch.einsum("itd,iud->itu", x, y).amax(-1).sum(-1)
+    raise ValueError(f"unknown similarity {name!r}")
+
+
+def pairwise(name: str, x: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
+    """The ``(n, m)`` similarities of every row of ``x`` with every row of ``y``."""
+    if name == "dot":
+        return dot(x, y)
+    if name == "bilinear":
+        assert weight is not None
+        return bilinear(x, y, weight)
+    if name == "neg_sq_l2":
+        return neg_sq_l2(x, y)
+    if name == "student_t":
+        return log_cauchy(x, y)
+    if name == "maxsim":
+        return maxsim(x, y)
+    raise ValueError(f"unknown similarity {name!r}")
+
+
+SIMILARITIES = ("dot", "bilinear", "neg_sq_l2", "student_t", "maxsim")
+"""The names :func:`pairwise` and :func:`rowwise` accept."""

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from contrastkit import core
+from contrastkit.core import similarity as S
 from contrastkit.core import validation as v
+from contrastkit.core.pairmap import pair_reduce
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, Shard, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    finish,
+    prepare_pair,
+    requires_grad,
+)
+
+Similarity = Literal["dot", "bilinear", "neg_sq_l2", "student_t", "maxsim"]
 
 
 def infonce(
@@ -21,6 +33,8 @@ def infonce(
     symmetric: bool = False,
     normalize: bool = True,
     weights: Tensor | None = None,
+    similarity: Similarity = "dot",
+    weight: Tensor | None = None,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     impl: Impl = "auto",
@@ -53,6 +67,17 @@ def infonce(
         symmetric: Average in the key-to-query direction (requires ``M == N``).
         normalize: L2-normalize both inputs first (cosine similarity).
         weights: Shape ``(N,)`` per-anchor weights :math:`w_i`; both directions use them.
+        similarity: The score :math:`\langle q_i, k_j \rangle` is replaced by
+            ``"bilinear"`` :math:`q_i^\top W k_j` (TACO; pass ``weight``),
+            ``"neg_sq_l2"`` :math:`-\lVert q_i - k_j \rVert^2`, ``"student_t"``
+            :math:`-\log(1 + \lVert q_i - k_j \rVert^2)` (the log of t-SNE's kernel) or
+            ``"maxsim"`` :math:`\sum_t \max_u \langle q_{it}, k_{ju} \rangle` over token sets
+            ``(N, T, D)`` and ``(M, U, D)`` (SECLA, SPRC). The default ``"dot"`` (cosine with
+            ``normalize``) runs on the fused dot-product kernels; the others on the general
+            tiled reductions of :mod:`contrastkit.core.pairmap` (same exactness and memory,
+            slower) and, under ``gather_distributed``, every rank evaluates the gathered batch.
+        weight: Shape ``(D_q, D_k)``, :math:`W` of ``similarity="bilinear"`` (may require
+            grad).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (shape ``(N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
@@ -75,9 +100,29 @@ def infonce(
 
     Peers: ``info_nce.InfoNCE``, ``pytorch_metric_learning.losses.NTXentLoss`` (with ``ref_emb``).
     """
+    if similarity != "dot":
+        return _infonce_similarity(
+            query,
+            key,
+            temperature,
+            symmetric,
+            normalize,
+            weights,
+            similarity,
+            weight,
+            reduction,
+            chunk_size,
+            impl,
+            gather_distributed,
+            process_group,
+        )
 
     def check() -> tuple[Tensor, Tensor, Tensor | None]:
         v.check_temperature("temperature", temperature)
+        if weight is not None:
+            raise ValueError(
+                "`weight` is the matrix of similarity='bilinear'; drop it or set that."
+            )
         check_common(reduction, chunk_size, impl)
         q, k = prepare_pair("query", query, "key", key, normalize=False, same_batch=False)
         if symmetric and k.shape[0] != q.shape[0]:
@@ -166,8 +211,119 @@ def infonce_scaled(
     return sh.reduce(loss, reduction, sh.total("query"))
 
 
+def _infonce_similarity(
+    query: Tensor,
+    key: Tensor,
+    temperature: float | Tensor,
+    symmetric: bool,
+    normalize: bool,
+    weights: Tensor | None,
+    similarity: Similarity,
+    weight: Tensor | None,
+    reduction: Reduction,
+    chunk_size: int | None,
+    impl: Impl,
+    gather_distributed: bool,
+    process_group: ProcessGroup | None,
+) -> Tensor:
+    """InfoNCE with a similarity other than the dot product; see :func:`infonce`."""
+
+    def check() -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        v.check_temperature("temperature", temperature)
+        v.check_choice("similarity", similarity, S.SIMILARITIES)
+        check_common(reduction, chunk_size, impl)
+        shape = "(N, T, D)" if similarity == "maxsim" else "(N, D)"
+        q = v.check_embeddings("query", query, shape=shape)
+        k = v.check_embeddings("key", key, shape=shape.replace("N, T", "M, U"))
+        if k.shape[0] < q.shape[0]:
+            raise ValueError(
+                f"`key` must have at least as many rows as `query` (row i of `query` is "
+                f"positive with row i of `key`); got {k.shape[0]} < {q.shape[0]}."
+            )
+        if symmetric and k.shape[0] != q.shape[0]:
+            raise ValueError(
+                f"symmetric=True needs `key` with as many rows as `query` ({q.shape[0]}); got "
+                f"{k.shape[0]}. Drop the extra negatives or use symmetric=False."
+            )
+        mat = None
+        if similarity == "bilinear":
+            if not isinstance(weight, Tensor) or tuple(weight.shape) != (q.shape[1], k.shape[1]):
+                got = tuple(weight.shape) if isinstance(weight, Tensor) else weight
+                raise ValueError(
+                    f"similarity='bilinear' needs `weight` of shape (D_q, D_k) = "
+                    f"({q.shape[1]}, {k.shape[1]}); got {got}."
+                )
+            mat = v.check_embeddings("weight", weight)
+        elif weight is not None:
+            raise ValueError(f"`weight` is only used by similarity='bilinear', not {similarity!r}.")
+        elif q.shape[-1] != k.shape[-1]:
+            raise ValueError(
+                f"`query` and `key` must have the same embedding width; got {q.shape[-1]} and "
+                f"{k.shape[-1]}."
+            )
+        cdt = core.stats_dtype(q.dtype)
+        q, k = q.to(cdt), k.to(cdt)
+        if normalize:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        w = None if weights is None else v.check_weights("weights", weights, q.shape[0])
+        return q, k, None if w is None else w.to(q.device), mat
+
+    (q, k, w, mat), sh = shard(
+        gather_distributed,
+        process_group,
+        check,
+        lambda r: {
+            "query": r[0],
+            "key_pos": r[1][: r[0].shape[0]],
+            "key_extra": r[1][r[0].shape[0] :],
+            "weights": r[2],
+        },
+        {
+            "symmetric": symmetric,
+            "reduction": reduction,
+            "similarity": similarity,
+            "grads": (requires_grad(temperature), requires_grad(weight)),
+        },
+    )
+    if sh is not None:  # positives first (in query order), then every rank's extra keys
+        n_local = q.shape[0]
+        q = sh.gather("query", q)
+        w = None if w is None else sh.gather("weights", w)
+        k = torch.cat([sh.gather("key_pos", k[:n_local]), sh.gather("key_extra", k[n_local:])])
+    n = q.shape[0]
+    scale = 1.0 / core.as_scale(temperature, q)
+    params = [scale] if mat is None else [scale, mat]
+    cost = q.shape[1] * k.shape[1] if similarity == "maxsim" else 1
+
+    def scores(r: list[Tensor], c: list[Tensor], p: list[Tensor], ri: Tensor, ci: Tensor) -> Tensor:
+        return S.pairwise(similarity, r[0], c[0], *p[1:]) * p[0]
+
+    lse_r, lse_c = pair_reduce(
+        scores,
+        [q],
+        [k],
+        params,
+        mode="lse",
+        out_cols=symmetric,
+        cost=cost,
+        chunk_size=chunk_size,
+        impl=impl,
+    )
+    pos = S.rowwise(similarity, q, k[:n], mat) * scale
+    loss = lse_r - pos
+    if symmetric:
+        loss = 0.5 * (loss + (lse_c - pos))
+    if w is not None:
+        loss = loss * w.to(loss.dtype)
+    return finish(loss, reduction, sh, "query")
+
+
 class InfoNCELoss(ContrastiveLoss):
-    """Module form of :func:`infonce`; the arguments are the same."""
+    """Module form of :func:`infonce`; the arguments are the same.
+
+    With ``similarity="bilinear"``, ``dims=(D_q, D_k)`` creates the learnable matrix
+    ``weight`` (initialized to the identity), as in TACO.
+    """
 
     catalog_id = "infonce"
     family = "A. softmax cross-entropy, one positive"
@@ -177,12 +333,16 @@ class InfoNCELoss(ContrastiveLoss):
     supports_distributed = True
     distributed = "split"
 
+    weight: Tensor | None
+
     def __init__(
         self,
         *,
         temperature: float = 0.07,
         symmetric: bool = False,
         normalize: bool = True,
+        similarity: Similarity = "dot",
+        dims: tuple[int, int] | None = None,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
         impl: Impl = "auto",
@@ -191,7 +351,16 @@ class InfoNCELoss(ContrastiveLoss):
     ) -> None:
         super().__init__()
         v.check_temperature("temperature", temperature)
+        v.check_choice("similarity", similarity, S.SIMILARITIES)
         check_common(reduction, chunk_size, impl)
+        if (similarity == "bilinear") != (dims is not None):
+            raise ValueError(
+                "`dims=(D_q, D_k)` sizes the learnable matrix of similarity='bilinear' (TACO); "
+                f"give it exactly for that similarity (got similarity={similarity!r}, "
+                f"dims={dims!r})."
+            )
+        self.weight = None if dims is None else nn.Parameter(torch.eye(*dims))
+        self.similarity = similarity
         self.temperature, self.symmetric, self.normalize = temperature, symmetric, normalize
         self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
         self.gather_distributed, self.process_group = gather_distributed, process_group
@@ -205,6 +374,8 @@ class InfoNCELoss(ContrastiveLoss):
             symmetric=self.symmetric,
             normalize=self.normalize,
             weights=weights,
+            similarity=self.similarity,
+            weight=self.weight,
             reduction=self.reduction,
             chunk_size=self.chunk_size,
             impl=self.impl,
