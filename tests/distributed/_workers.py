@@ -45,6 +45,9 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "pairwise_logistic": [{}],
     "contrastive_margin": [{}],
     "triplet": [{"margin": 0.5}],
+    "koleo": [{}],
+    "uniformity": [{}],
+    "alignment": [{"alpha": 1.5}],
 }
 
 
@@ -203,6 +206,35 @@ def check_loss_inside_ddp(sizes: list[int]) -> None:
     torch.testing.assert_close(loss.logit_scale.grad, ref_loss.logit_scale.grad)
 
 
+def check_queue(sizes: list[int]) -> None:
+    """A Queue pushed on every rank stays identical and equals one process's bank.
+
+    Its shards, as extra negatives of a gathered InfoNCE, give the single-process loss with the
+    whole bank.
+    """
+    from contrastkit.state import Queue
+
+    rank, n_global = dist.get_rank(), sum(sizes)
+    g = torch.Generator().manual_seed(5)
+    steps = [torch.randn(n_global, D, generator=g, dtype=torch.float64) for _ in range(3)]
+    labels = [torch.arange(n_global) + 100 * t for t in range(3)]
+    ref, local = (
+        Queue(7, D, labels=True, dtype=torch.float64),
+        Queue(7, D, labels=True, dtype=torch.float64),
+    )
+    off = sum(sizes[:rank])
+    mine = slice(off, off + sizes[rank])
+    for keys, y in zip(steps, labels, strict=True):
+        ref.push(keys, y)
+        local.push(keys[mine], y[mine], gather_distributed=True)
+    torch.testing.assert_close(local.keys(), ref.keys())
+    assert local.labels().tolist() == ref.labels().tolist()
+    q, k = (torch.randn(n_global, D, generator=g, dtype=torch.float64) for _ in range(2))
+    expected = L.infonce(q, torch.cat([k, ref.keys()]))
+    value = L.infonce(q[mine], torch.cat([k[mine], local.shard()]), gather_distributed=True)
+    torch.testing.assert_close(value, expected)
+
+
 def check_grad_cache(sizes: list[int]) -> None:
     """GradCache under DDP: global loss, single-process gradients, one gradient sync."""
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
@@ -258,6 +290,7 @@ def run(rank: int, world: int, init_file: str, out_dir: str, sizes: list[int]) -
         for name, check in (
             ("grad-cache", check_grad_cache),
             ("loss-in-ddp", check_loss_inside_ddp),
+            ("queue", check_queue),
         ):
             try:
                 check(sizes)

@@ -87,3 +87,9 @@ def test_loss_module_wrapped_in_ddp(outcomes: dict) -> None:
     """A CLIPLoss inside DDP gets the same global logit-scale gradient as outside it."""
     for rank, results in outcomes.items():
         assert results["loss-in-ddp"] == "ok", f"rank {rank}: {results['loss-in-ddp']}"
+
+
+def test_queue_is_identical_on_every_rank(outcomes: dict) -> None:
+    """Queue.push(gather_distributed=True) keeps one bank on all ranks; its shards are exact."""
+    for rank, results in outcomes.items():
+        assert results["queue"] == "ok", f"rank {rank}: {results['queue']}"

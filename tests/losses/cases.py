@@ -28,6 +28,9 @@ PARAM: dict[str, str | None] = {
     "contrastive_margin": None,
     "triplet": None,
     "soft_bce": None,
+    "koleo": None,
+    "uniformity": None,
+    "alignment": None,
 }
 
 
@@ -88,6 +91,8 @@ def make_case(loss_id: str, n: int, d: int, setting: dict[str, Any], gen: torch.
     def randn(*shape: int, grad: bool = True) -> Tensor:
         return torch.randn(*shape, generator=gen, dtype=f64).requires_grad_(grad)
 
+    if len(names) == 1:  # regularizers on one batch of embeddings
+        return Case([randn(n, d)], {}, kwargs)
     if names[1] == "labels":
         labels = torch.randint(0, max(1, n // 3), (n,), generator=gen)
         return Case([randn(n, d), labels], {}, kwargs)

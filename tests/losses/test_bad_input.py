@@ -97,6 +97,9 @@ CONTRASTIVE_MARGIN = Spec(
     "contrastive_margin", "ContrastiveMarginLoss", ("embeddings",), labelled=True
 )
 TRIPLET = Spec("triplet", "TripletLoss", ("embeddings",), labelled=True)
+KOLEO = Spec("koleo", "KoLeoLoss", ("embeddings",))
+UNIFORMITY = Spec("uniformity", "UniformityLoss", ("embeddings",))
+ALIGNMENT = Spec("alignment", "AlignmentLoss", ("x", "y"))
 
 SPECS = [
     INFONCE,
@@ -118,13 +121,17 @@ SPECS = [
     PAIRWISE_LOGISTIC,
     CONTRASTIVE_MARGIN,
     TRIPLET,
+    KOLEO,
+    UNIFORMITY,
+    ALIGNMENT,
 ]
 PAIRED = [INFONCE, CLIP, NTXENT, DCL, DCLW, HARD_INFONCE, CWCL, SOFT_TARGET, MIXCO, PAIR_WEIGHTED]
-PAIRED += [SIGLIP, MW_AUC]
-SAME_BATCH = [CLIP, NTXENT, DCL, DCLW, CWCL, MIXCO, PAIR_WEIGHTED, SIGLIP, SOFT_BCE]
+PAIRED += [SIGLIP, MW_AUC, ALIGNMENT]
+SAME_BATCH = [CLIP, NTXENT, DCL, DCLW, CWCL, MIXCO, PAIR_WEIGHTED, SIGLIP, SOFT_BCE, ALIGNMENT]
 LABELLED = [SUPCON, MULTI_POSITIVE, FOCAL_SUPCON, PAIRWISE_LOGISTIC, CONTRASTIVE_MARGIN, TRIPLET]
 # The scalar each loss takes instead of (or besides) a temperature.
 NO_TEMPERATURE = {CLIP.id, SIGLIP.id, SOFT_BCE.id, CONTRASTIVE_MARGIN.id, TRIPLET.id}
+NO_TEMPERATURE |= {KOLEO.id, UNIFORMITY.id, ALIGNMENT.id}
 FORMS = ["functional", "module"]
 
 
@@ -291,6 +298,9 @@ def _hyper_cases(form: str) -> list[Any]:
     add(SOFT_BCE, "sigma_reference", -1.0, r"-1(\.0)?\b", "sigma-reference-negative")
     add(TRIPLET, "margin", -0.1, r"-0\.1\b", "margin-negative")
     add(CONTRASTIVE_MARGIN, "neg_margin", math.nan, "nan", "neg-margin-nan")
+    add(KOLEO, "eps", 0.0, r"\b0(\.0)?\b", "eps-zero")
+    add(UNIFORMITY, "t", -2.0, r"-2(\.0)?\b", "t-negative")
+    add(ALIGNMENT, "alpha", 0.0, r"\b0(\.0)?\b", "alpha-zero")
     return params
 
 

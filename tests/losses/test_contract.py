@@ -57,6 +57,9 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "pairwise_logistic": [{}, {"normalize": True, "temperature": 0.5}],
     "contrastive_margin": [{}, {"pos_margin": 0.2, "neg_margin": 1.5}],
     "triplet": [{}, {"margin": 0.4}],
+    "koleo": [{}, {"eps": 0.1}],
+    "uniformity": [{}, {"t": 0.5}],
+    "alignment": [{}, {"alpha": 1.5}],
 }
 
 
@@ -220,6 +223,6 @@ def test_metadata_is_complete(loss_id: str) -> None:
     assert cls.__name__.endswith("Loss")
     assert cls.paper.arxiv
     assert cls.family
-    assert len(cls.inputs) >= 2
+    assert len(cls.inputs) >= 1
     assert cls.__doc__
     assert ".. math::" in str(getattr(L, loss_id).__doc__)

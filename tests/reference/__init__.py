@@ -19,6 +19,7 @@ from tests.reference.dcl import dcl, dclw
 from tests.reference.focal_supcon import focal_supcon
 from tests.reference.hard_infonce import hard_infonce
 from tests.reference.infonce import infonce
+from tests.reference.koleo import koleo
 from tests.reference.listwise import listwise
 from tests.reference.mixco import mixco
 from tests.reference.multi_positive import multi_positive
@@ -31,8 +32,12 @@ from tests.reference.soft_bce import soft_bce
 from tests.reference.soft_target import soft_target
 from tests.reference.supcon import supcon
 from tests.reference.triplet import triplet
+from tests.reference.uniformity import alignment, uniformity
 
 REFERENCES: dict[str, Callable[..., Tensor]] = {
+    "koleo": koleo,
+    "uniformity": uniformity,
+    "alignment": alignment,
     "infonce": infonce,
     "clip": clip,
     "ntxent": ntxent,
@@ -57,6 +62,7 @@ REFERENCES: dict[str, Callable[..., Tensor]] = {
 
 __all__ = [
     "REFERENCES",
+    "alignment",
     "clip",
     "contrastive_margin",
     "cwcl",
@@ -65,6 +71,7 @@ __all__ = [
     "focal_supcon",
     "hard_infonce",
     "infonce",
+    "koleo",
     "listwise",
     "mixco",
     "multi_positive",
@@ -77,4 +84,5 @@ __all__ = [
     "soft_target",
     "supcon",
     "triplet",
+    "uniformity",
 ]

@@ -14,6 +14,7 @@ from contrastkit.losses.dcl import DCLLoss, DCLWLoss, dcl, dclw, von_mises_fishe
 from contrastkit.losses.focal_supcon import FocalSupConLoss, focal_supcon
 from contrastkit.losses.hard_infonce import HardInfoNCELoss, hard_infonce
 from contrastkit.losses.infonce import InfoNCELoss, infonce
+from contrastkit.losses.koleo import KoLeoLoss, koleo
 from contrastkit.losses.listwise import ListwiseLoss, listwise
 from contrastkit.losses.mixco import MixCoLoss, mixco, mixup
 from contrastkit.losses.multi_positive import MultiPositiveLoss, multi_positive
@@ -26,9 +27,11 @@ from contrastkit.losses.soft_bce import SoftBCELoss, soft_bce
 from contrastkit.losses.soft_target import SoftTargetLoss, soft_target
 from contrastkit.losses.supcon import SupConLoss, supcon
 from contrastkit.losses.triplet import TripletLoss, triplet
+from contrastkit.losses.uniformity import AlignmentLoss, UniformityLoss, alignment, uniformity
 
 __all__ = [
     "REGISTRY",
+    "AlignmentLoss",
     "CLIPLoss",
     "CWCLLoss",
     "ContrastiveLoss",
@@ -38,6 +41,7 @@ __all__ = [
     "FocalSupConLoss",
     "HardInfoNCELoss",
     "InfoNCELoss",
+    "KoLeoLoss",
     "ListwiseLoss",
     "MWAUCLoss",
     "MixCoLoss",
@@ -52,6 +56,8 @@ __all__ = [
     "SoftTargetLoss",
     "SupConLoss",
     "TripletLoss",
+    "UniformityLoss",
+    "alignment",
     "catalog_markdown",
     "clip",
     "contrastive_margin",
@@ -61,6 +67,7 @@ __all__ = [
     "focal_supcon",
     "hard_infonce",
     "infonce",
+    "koleo",
     "listwise",
     "mixco",
     "mixup",
@@ -74,5 +81,6 @@ __all__ = [
     "soft_target",
     "supcon",
     "triplet",
+    "uniformity",
     "von_mises_fisher_weights",
 ]
