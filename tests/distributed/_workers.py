@@ -39,7 +39,7 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "soft_target": [{"alpha": 0.4}],
     "mixco": [{}],
     "pair_weighted": [{}],
-    "siglip": [{}],
+    "siglip": [{}, {"gamma": 2.0}],
     "soft_bce": [{}],
     "mw_auc": [{}, {"scope": "query"}],
     "pairwise_logistic": [{}],

@@ -14,7 +14,7 @@ from contrastkit.core.pairmap import pair_reduce
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, finish, gathered, prepare_pair, requires_grad
+from contrastkit.losses._inputs import check_common, prepare_pair, requires_grad
 
 LOG_10 = math.log(10.0)
 
@@ -59,8 +59,9 @@ def siglip(
         reduction: ``"mean"`` (sum over pairs / N), ``"sum"`` or ``"none"`` (shape ``(N,)``).
         chunk_size: Rows and columns per tile; ``None`` chooses.
         impl: ``"auto"``, ``"dense"`` or ``"tiled"``.
-        gather_distributed: Loss of the global batch over all ranks (every rank evaluates all
-            pairs of the gathered batch; see :mod:`contrastkit.distributed`).
+        gather_distributed: Loss of the global batch over all ranks: each rank's images
+            against every rank's texts (the work is split by rows; see
+            :mod:`contrastkit.distributed`).
         process_group: The group to gather over; ``None`` is the default group.
 
     Example:
@@ -93,30 +94,36 @@ def siglip(
             "bias_grad": requires_grad(logit_bias),
         },
     )
-    x, y = gathered(sh, "image", x), gathered(sh, "text", y)
     scale = core.as_scale(logit_scale, x).exp()
     bias = core.as_scale(logit_bias, x)
     n = x.shape[0]
+    # This rank's images against every rank's texts; `own` is each image's text column.
+    own = torch.arange(n, device=x.device)
+    if sh is not None:
+        scale, bias = sh.sync_scale(scale), sh.sync_scale(bias)
+        own, y = sh.global_index("text", own), sh.gather("text", y)
     if gamma == 0.0:
         every = core.pair_softplus(
             x, y, scale, bias.expand(n), sign=1.0, chunk_size=chunk_size, impl=impl
         )
-        per_row = every - (core.paired_scores(x, y, scale) + bias)
+        per_row = every - (core.paired_scores(x, y, scale, own) + bias)
     else:
         per_row, _ = pair_reduce(
-            lambda r, c, p, ri, ci: _focal(r[0] @ c[0].T * p[0] + p[1], ri, ci, gamma),
-            [x],
+            lambda r, c, p, ri, ci: _focal(r[0] @ c[0].T * p[0] + p[1], r[1], ci, gamma),
+            [x, own],
             [y],
             [scale, bias],
             chunk_size=chunk_size,
             impl=impl,
         )
-    return finish(per_row, reduction, sh, "image")
+    if sh is None:
+        return core.reduce(per_row, reduction)
+    return sh.reduce(per_row, reduction, sh.total("image"))
 
 
-def _focal(logits: Tensor, ri: Tensor, ci: Tensor, gamma: float) -> Tensor:
-    """``-(1 - sigmoid(z x))^gamma log sigmoid(z x)`` for one tile, ``z = +1`` on the diagonal."""
-    u = torch.where(ri[:, None] == ci[None, :], -logits, logits)  # -z x
+def _focal(logits: Tensor, own: Tensor, ci: Tensor, gamma: float) -> Tensor:
+    """``-(1 - sigmoid(z x))^gamma log sigmoid(z x)`` for one tile, ``z = +1`` at ``own``."""
+    u = torch.where(own[:, None] == ci[None, :], -logits, logits)  # -z x
     return torch.exp(gamma * F.logsigmoid(u)) * F.softplus(u)
 
 
@@ -136,6 +143,7 @@ class SigLIPLoss(ContrastiveLoss):
     inputs = ("image", "text")
     peers = ("open_clip.loss.SigLipLoss",)
     supports_distributed = True
+    distributed = "split"
 
     logit_scale: Tensor
     logit_bias: Tensor
