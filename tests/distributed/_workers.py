@@ -46,6 +46,27 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "contrastive_margin": [{}],
     "triplet": [{"margin": 0.5}],
     "koleo": [{}],
+    "palm": [{}, {"k": 1, "lambda_pcon": 0.5}],
+    "pamc": [{}, {"negatives": "sized", "weighted": True}, {"negatives": "exact"}],
+    "prototype_margin": [{}],
+    "sogclr": [{}],
+    "isogclr": [{}],
+    "sogclr_bimodal": [{}],
+    "patchnce": [{}, {"ids": True}],
+    "asp": [{"progress": 0.9, "ids": True}],
+    "proxy_nce": [{}, {"prior": "none", "loss_scale": 1.5}],
+    "gram": [
+        {},
+        {"modalities": 2},
+        {"modalities": 4, "symmetric": False, "label_smoothing": 0.0},
+        {"learnable": True},
+    ],
+    "multimodal_pairwise": [
+        {},
+        {"modalities": 4, "aggregate": "mean"},
+        {"symmetric": False},
+        {"modalities": 2},
+    ],
     "uniformity": [{}],
     "alignment": [{"alpha": 1.5}],
 }
@@ -71,6 +92,21 @@ def _global_case(loss_id: str, setting: dict[str, Any], sizes: list[int]) -> Cas
         case.tensors["partner"] = torch.cat(
             [torch.randperm(n, generator=g) + sum(sizes[:r]) for r, n in enumerate(sizes)]
         )
+    if "edge_index" in case.tensors:  # PamC: each rank's edges join its own rows
+        case.tensors["edge_index"] = torch.cat(
+            [
+                torch.stack([torch.arange(n).repeat(2), torch.randint(0, n, (2 * n,), generator=g)])
+                + sum(sizes[:r])
+                for r, n in enumerate(sizes)
+            ],
+            1,
+        )
+        if "edge_weight" in case.tensors:
+            e = case.tensors["edge_index"].shape[1]
+            case.tensors["edge_weight"] = torch.rand(e, generator=g, dtype=torch.float64) + 0.2
+    if "prototypes" in case.tensors:  # PALM: the bank lives in the output space (width D)
+        shape = (*case.tensors["prototypes"].shape[:2], D)
+        case.tensors["prototypes"] = torch.randn(*shape, generator=g, dtype=torch.float64)
     return case
 
 
@@ -91,36 +127,74 @@ def _model() -> nn.Module:
     return nn.Linear(D_IN, D).double()
 
 
+def _loss_module(cls: type[nn.Module], case: Case, **ctor: Any) -> nn.Module:
+    """The loss module with the case's hyper-parameters.
+
+    A module that owns a prototype bank (PALM) is built for the case's bank and loaded with it;
+    in training mode it updates the bank from the batch before the loss.
+    """
+    if "prototypes" not in case.tensors:
+        return cls(**ctor).double()
+    bank = case.tensors["prototypes"]
+    module = cls(bank.shape[0], bank.shape[2], prototypes_per_class=bank.shape[1], **ctor)
+    module = module.double()
+    with torch.no_grad():
+        module.prototypes.copy_(bank)
+    return module
+
+
+def _call_tensors(case: Case) -> dict[str, torch.Tensor]:
+    """The tensor keywords of forward (a bank owned by the module is not passed)."""
+    return {k: t for k, t in case.tensors.items() if k != "prototypes"}
+
+
 def check_case(loss_id: str, setting: dict[str, Any], impl: str, sizes: list[int]) -> None:
     """Global loss, DDP parameter gradients and loss-parameter gradients equal one process."""
     rank = dist.get_rank()
     n_global = sum(sizes)
     case = _global_case(loss_id, setting, sizes)
     ctor = dict(case.kwargs)
+    if L.REGISTRY[loss_id].requires.index:  # per-sample state keyed by dataset index
+        ctor["num_samples"] = n_global + 2
+        g = torch.Generator().manual_seed(3)
+        case.tensors["index"] = torch.randperm(n_global + 2, generator=g)[:n_global]
     ctor.update(impl=impl, chunk_size=3 if impl == "tiled" else None)
     cls = L.REGISTRY[loss_id]
+    proxies = None
+    if loss_id == "proxy_nce":  # the module owns its (C, D) proxies: the same values in both
+        c = case.tensors.pop("proxies").shape[0]
+        proxies = torch.randn(c, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        ctor.update(num_classes=c, embedding_dim=D)
 
     ref_model = _model()
-    ref_loss = cls(**ctor).double()
+    ref_loss = _loss_module(cls, case, **ctor)
+    if proxies is not None:
+        with torch.no_grad():
+            ref_loss.proxies.copy_(proxies)
     ref_case = _forward(ref_model, case)
-    expected = ref_loss(*ref_case.args, **ref_case.tensors)
+    expected = ref_loss(*ref_case.args, **_call_tensors(ref_case))
     expected.backward()
 
     model = _model()
     ddp = DistributedDataParallel(model)
-    loss = cls(**ctor, gather_distributed=True).double()
+    loss = _loss_module(cls, case, **ctor, gather_distributed=True)
+    if proxies is not None:
+        with torch.no_grad():
+            loss.proxies.copy_(proxies)
     off = sum(sizes[:rank])
     local = case.rows(torch.arange(off, off + sizes[rank]), n_global)
     if "partner" in case.tensors:
         local.tensors["partner"] = case.tensors["partner"][off : off + sizes[rank]] - off
     local_case = _forward(ddp, local)
-    value = loss(*local_case.args, **local_case.tensors)
+    value = loss(*local_case.args, **_call_tensors(local_case))
     value.backward()
     torch.testing.assert_close(value.detach(), expected.detach())
     for p, q in zip(model.parameters(), ref_model.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad)
     for p, q in zip(loss.parameters(), ref_loss.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad)
+    for b, c in zip(loss.buffers(), ref_loss.buffers(), strict=True):  # state after the step
+        torch.testing.assert_close(b, c)
 
 
 def _expect_error(fn: Any, match: str) -> str:
@@ -235,6 +309,109 @@ def check_queue(sizes: list[int]) -> None:
     torch.testing.assert_close(value, expected)
 
 
+def check_sogclr_state(sizes: list[int]) -> None:
+    """SogCLR-family modules over three steps equal one process on the global batch.
+
+    Global value, DDP gradients and the per-sample state match, and the state is identical on
+    every rank; the functional forms with per-row estimates and temperatures are exact (their
+    per-row tensors get the W-scaled slice of the global gradient, like embeddings).
+    """
+    from contrastkit.losses.sogclr import (
+        ISogCLRLoss,
+        SogCLRBimodalLoss,
+        SogCLRLoss,
+        isogclr,
+        sogclr_bimodal,
+    )
+
+    rank, world, n_global = dist.get_rank(), dist.get_world_size(), sum(sizes)
+    off = sum(sizes[:rank])
+    mine = slice(off, off + sizes[rank])
+    f64 = torch.float64
+    g = torch.Generator().manual_seed(13)
+    num = n_global + 4
+    steps = []
+    for _ in range(3):  # random indices: repeats within and across ranks, new and visited
+        x1 = torch.randn(n_global, D_IN, generator=g, dtype=f64)
+        x2 = x1 + torch.randn(n_global, D_IN, generator=g, dtype=f64)
+        steps.append((x1, x2, torch.randint(0, num, (n_global,), generator=g)))
+    makers = [
+        lambda **kw: SogCLRLoss(num_samples=num, dtype=f64, **kw),
+        lambda **kw: ISogCLRLoss(num_samples=num, eta=0.2, dtype=f64, **kw),
+        lambda **kw: SogCLRBimodalLoss(
+            num_samples=num,
+            temperature=0.1,
+            learn_temperature=True,
+            tau_min=0.05,
+            tau_max=0.5,
+            dtype=f64,
+            **kw,
+        ),
+    ]
+    for make in makers:
+        for impl in ("dense", "tiled"):
+            kw = {"impl": impl, "chunk_size": 3 if impl == "tiled" else None}
+            ref_model, ref_loss = _model(), make(**kw)
+            model = _model()
+            ddp = DistributedDataParallel(model)
+            loss = make(gather_distributed=True, **kw)
+            for x1, x2, index in steps:
+                ref_model.zero_grad()
+                model.zero_grad()
+                expected = ref_loss(ref_model(x1), ref_model(x2), index)
+                expected.backward()
+                y1, y2 = ddp(torch.cat([x1[mine], x2[mine]])).split(sizes[rank])
+                value = loss(y1, y2, index[mine])
+                value.backward()
+                torch.testing.assert_close(value.detach(), expected.detach())
+                for p, q in zip(model.parameters(), ref_model.parameters(), strict=True):
+                    torch.testing.assert_close(p.grad, q.grad)
+                ours = loss.state_dict()
+                for k, t in ref_loss.state_dict().items():
+                    torch.testing.assert_close(ours[k], t)
+                    copies = [torch.empty_like(t) for _ in range(world)]
+                    dist.all_gather(copies, ours[k])
+                    assert all(torch.equal(c, ours[k]) for c in copies), k
+
+    z1, z2 = (torch.randn(n_global, D, generator=g, dtype=f64) for _ in range(2))
+    rows = {
+        "temperature": 0.2 + 0.3 * torch.rand(n_global, generator=g, dtype=f64),
+        "log_u1": torch.randn(n_global, generator=g, dtype=f64),
+        "log_u2": torch.randn(n_global, generator=g, dtype=f64),
+    }
+    bi_rows = {
+        "temperature_image": rows["temperature"],
+        "log_u_image": rows["log_u1"],
+        "log_u_text": rows["log_u2"],
+    }
+    for fn, per_row in ((isogclr, rows), (sogclr_bimodal, bi_rows)):
+        for reduction in ("mean", "none"):
+            leaves = [z1, z2, *per_row.values()]
+            ref = [t.clone().requires_grad_() for t in leaves]
+            loc = [t[mine].clone().requires_grad_() for t in leaves]
+            names = list(per_row)
+            expected = fn(
+                ref[0], ref[1], **dict(zip(names, ref[2:], strict=True)), reduction=reduction
+            )
+            value = fn(
+                loc[0],
+                loc[1],
+                **dict(zip(names, loc[2:], strict=True)),
+                reduction=reduction,
+                gather_distributed=True,
+            )
+            if reduction == "none":
+                torch.testing.assert_close(value.detach(), expected.detach()[mine])
+                expected = expected.sum()
+                value = value.sum()  # each rank's terms; their sum over ranks is the global sum
+            else:
+                torch.testing.assert_close(value.detach(), expected.detach())
+            expected.backward()
+            value.backward()
+            for r, lo in zip(ref, loc, strict=True):
+                torch.testing.assert_close(lo.grad, world * r.grad[mine])
+
+
 def check_grad_cache(sizes: list[int]) -> None:
     """GradCache under DDP: global loss, single-process gradients, one gradient sync."""
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
@@ -291,6 +468,7 @@ def run(rank: int, world: int, init_file: str, out_dir: str, sizes: list[int]) -
             ("grad-cache", check_grad_cache),
             ("loss-in-ddp", check_loss_inside_ddp),
             ("queue", check_queue),
+            ("sogclr-state", check_sogclr_state),
         ):
             try:
                 check(sizes)

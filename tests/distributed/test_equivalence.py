@@ -93,3 +93,9 @@ def test_queue_is_identical_on_every_rank(outcomes: dict) -> None:
     """Queue.push(gather_distributed=True) keeps one bank on all ranks; its shards are exact."""
     for rank, results in outcomes.items():
         assert results["queue"] == "ok", f"rank {rank}: {results['queue']}"
+
+
+def test_sogclr_state_is_global_and_identical(outcomes: dict) -> None:
+    """SogCLR-family state over ranks equals one process's and is the same on every rank."""
+    for rank, results in outcomes.items():
+        assert results["sogclr-state"] == "ok", f"rank {rank}: {results['sogclr-state']}"

@@ -35,6 +35,13 @@ class Spec:
     tensors: tuple[str, ...]
     labelled: bool = False
     keywords: Callable[[int], dict[str, Tensor]] | None = None
+    num_samples: int | None = None  # stateful module: its size; forward also takes an index
+    module_args: tuple[int, ...] = ()  # positional constructor args (PALM: num_classes, dim)
+    owned: tuple[str, ...] = ()  # functional keywords the module owns (PALM: prototypes)
+
+    def build_module(self, **hyper: Any) -> torch.nn.Module:
+        """The module built with ``hyper``."""
+        return self.module_cls()(*self.module_args, **hyper)
 
     def functional(self) -> Callable[..., Tensor]:
         """The functional form, looked up on the package."""
@@ -97,6 +104,42 @@ CONTRASTIVE_MARGIN = Spec(
     "contrastive_margin", "ContrastiveMarginLoss", ("embeddings",), labelled=True
 )
 TRIPLET = Spec("triplet", "TripletLoss", ("embeddings",), labelled=True)
+GRAM = Spec("gram", "GRAMLoss", ("anchor", "others", "others"))
+MULTIMODAL_PAIRWISE = Spec(
+    "multimodal_pairwise", "MultimodalPairwiseLoss", ("modalities", "modalities", "modalities")
+)
+PATCHNCE = Spec("patchnce", "PatchNCELoss", ("query", "key"))
+ASP = Spec("asp", "ASPLoss", ("query", "key"))
+SOGCLR = Spec("sogclr", "SogCLRLoss", ("z1", "z2"), num_samples=N + 2)
+ISOGCLR = Spec("isogclr", "ISogCLRLoss", ("z1", "z2"), num_samples=N + 2)
+SOGCLR_BIMODAL = Spec("sogclr_bimodal", "SogCLRBimodalLoss", ("image", "text"), num_samples=N + 2)
+PALM = Spec(
+    "palm",
+    "PALMLoss",
+    ("embeddings",),
+    labelled=True,
+    keywords=lambda n: {"prototypes": torch.randn(2, 3, D)},
+    module_args=(2, D),
+    owned=("prototypes",),
+)
+PAMC = Spec(
+    "pamc",
+    "PamCLoss",
+    ("embeddings",),
+    keywords=lambda n: {
+        "edge_index": torch.stack([torch.arange(n), torch.arange(n).flip(0)]),
+        "clusters": torch.arange(n) % 2,
+    },
+)
+PROTOTYPE_MARGIN = Spec(
+    "prototype_margin",
+    "PrototypeMarginLoss",
+    ("prototypes",),
+    keywords=lambda n: {
+        "class_identity": torch.arange(n)[:, None] % 2 == torch.arange(2)[None, :],
+        "cooccurrence": torch.eye(2),
+    },
+)
 KOLEO = Spec("koleo", "KoLeoLoss", ("embeddings",))
 UNIFORMITY = Spec("uniformity", "UniformityLoss", ("embeddings",))
 ALIGNMENT = Spec("alignment", "AlignmentLoss", ("x", "y"))
@@ -124,14 +167,27 @@ SPECS = [
     KOLEO,
     UNIFORMITY,
     ALIGNMENT,
+    GRAM,
+    MULTIMODAL_PAIRWISE,
+    PATCHNCE,
+    ASP,
+    SOGCLR,
+    ISOGCLR,
+    SOGCLR_BIMODAL,
+    PALM,
+    PAMC,
+    PROTOTYPE_MARGIN,
 ]
 PAIRED = [INFONCE, CLIP, NTXENT, DCL, DCLW, HARD_INFONCE, CWCL, SOFT_TARGET, MIXCO, PAIR_WEIGHTED]
-PAIRED += [SIGLIP, MW_AUC, ALIGNMENT]
+PAIRED += [SIGLIP, MW_AUC, ALIGNMENT, GRAM, MULTIMODAL_PAIRWISE, PATCHNCE, ASP]
+PAIRED += [SOGCLR, ISOGCLR, SOGCLR_BIMODAL]
 SAME_BATCH = [CLIP, NTXENT, DCL, DCLW, CWCL, MIXCO, PAIR_WEIGHTED, SIGLIP, SOFT_BCE, ALIGNMENT]
+SAME_BATCH += [GRAM, MULTIMODAL_PAIRWISE, PATCHNCE, ASP, SOGCLR, ISOGCLR, SOGCLR_BIMODAL]
 LABELLED = [SUPCON, MULTI_POSITIVE, FOCAL_SUPCON, PAIRWISE_LOGISTIC, CONTRASTIVE_MARGIN, TRIPLET]
+LABELLED += [PALM]
 # The scalar each loss takes instead of (or besides) a temperature.
 NO_TEMPERATURE = {CLIP.id, SIGLIP.id, SOFT_BCE.id, CONTRASTIVE_MARGIN.id, TRIPLET.id}
-NO_TEMPERATURE |= {KOLEO.id, UNIFORMITY.id, ALIGNMENT.id}
+NO_TEMPERATURE |= {KOLEO.id, UNIFORMITY.id, ALIGNMENT.id, SOGCLR_BIMODAL.id, PROTOTYPE_MARGIN.id}
 FORMS = ["functional", "module"]
 
 
@@ -268,7 +324,7 @@ def _hyper_cases(form: str) -> list[Any]:
         params.append(pytest.param(spec, name, value, value_regex, id=f"{spec.id}-{case_id}"))
 
     for spec in SPECS:
-        if spec.id not in NO_TEMPERATURE or (spec is CLIP and form == "module"):
+        if spec.id not in NO_TEMPERATURE or (spec in (CLIP, SOGCLR_BIMODAL) and form == "module"):
             add(spec, "temperature", 0.0, r"\b0(\.0)?\b", "temperature-zero")
             add(spec, "temperature", -0.1, r"-0\.1\b", "temperature-negative")
         add(spec, "reduction", "avg", "avg", "reduction-unknown")
@@ -299,6 +355,38 @@ def _hyper_cases(form: str) -> list[Any]:
     add(TRIPLET, "margin", -0.1, r"-0\.1\b", "margin-negative")
     add(CONTRASTIVE_MARGIN, "neg_margin", math.nan, "nan", "neg-margin-nan")
     add(KOLEO, "eps", 0.0, r"\b0(\.0)?\b", "eps-zero")
+    add(GRAM, "label_smoothing", -0.1, r"-0\.1\b", "label-smoothing-negative")
+    add(GRAM, "label_smoothing", 1.5, r"1\.5", "label-smoothing-above-one")
+    add(MULTIMODAL_PAIRWISE, "aggregate", "max", "max", "aggregate-unknown")
+    add(PALM, "prototype_temperature", 0.0, r"\b0(\.0)?\b", "prototype-temperature-zero")
+    add(PALM, "lambda_pcon", -1.0, r"-1(\.0)?\b", "lambda-pcon-negative")
+    add(PALM, "k", -1, r"-1\b", "k-negative")
+    add(PALM, "epsilon", 0.0, r"\b0(\.0)?\b", "epsilon-zero")
+    add(PALM, "sinkhorn_iterations", 1.5, r"1\.5", "sinkhorn-iterations-float")
+    add(PAMC, "negatives", "all", "all", "negatives-unknown")
+    if form == "module":
+        add(PALM, "momentum", 1.5, r"1\.5", "momentum-above-one")
+        add(PALM, "prototypes_per_class", 0, r"\b0\b", "prototypes-per-class-zero")
+    add(ISOGCLR, "rho", -0.1, r"-0\.1\b", "rho-negative")
+    add(SOGCLR_BIMODAL, "rho", -0.1, r"-0\.1\b", "rho-negative")
+    if form == "functional":
+        add(SOGCLR_BIMODAL, "temperature_image", 0.0, r"\b0(\.0)?\b", "temperature-image-zero")
+        add(SOGCLR_BIMODAL, "temperature_text", -0.1, r"-0\.1\b", "temperature-text-negative")
+    else:
+        for spec in (SOGCLR, ISOGCLR, SOGCLR_BIMODAL):
+            add(spec, "num_samples", 0, r"\b0\b", "num-samples-zero")
+            add(spec, "gamma", 1.5, r"1\.5\b", "gamma-above-one")
+            add(spec, "gamma", 0.0, r"\b0(\.0)?\b", "gamma-zero")
+            add(spec, "first_visit", "epoch", "epoch", "first-visit-unknown")
+        for spec in (ISOGCLR, SOGCLR_BIMODAL):
+            add(spec, "beta", 1.5, r"1\.5\b", "beta-above-one")
+            add(spec, "eta", 0.0, r"\b0(\.0)?\b", "eta-zero")
+            add(spec, "tau_min", 0.9, r"0\.9\b", "tau-min-above-max")
+    add(ASP, "progress", 1.5, r"1\.5", "progress-above-one")
+    add(ASP, "progress", -0.1, r"-0\.1", "progress-negative")
+    add(ASP, "schedule", "cosine", "cosine", "schedule-unknown")
+    add(ASP, "lookup", "gauss", "gauss", "lookup-unknown")
+    add(ASP, "decay_start", 1.0, r"\b1(\.0)?\b", "decay-start-one")
     add(UNIFORMITY, "t", -2.0, r"-2(\.0)?\b", "t-negative")
     add(ALIGNMENT, "alpha", 0.0, r"\b0(\.0)?\b", "alpha-zero")
     return params
@@ -316,7 +404,12 @@ def _call(
     forward = {**spec.forward_keywords(args[0].shape[0] if args[0].dim() else N), **forward}
     if form == "functional":
         return spec.functional()(*args, **hyper, **forward)
-    return spec.module_cls()(**hyper)(*args, **forward)
+    if spec.num_samples is not None:  # a valid dataset index per row
+        n = args[0].shape[0] if args[0].dim() else N
+        module = spec.module_cls()(num_samples=spec.num_samples, **hyper)
+        return module(*args, torch.arange(n) % spec.num_samples, **forward)
+    forward = {k: t for k, t in forward.items() if k not in spec.owned}
+    return spec.build_module(**hyper)(*args, **forward)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -371,8 +464,9 @@ def test_bad_hyperparameter_module_raises_at_construction(
     spec: Spec, name: str, value: Any, value_regex: str
 ) -> None:
     """The module constructor rejects the hyper-parameter before any forward call."""
+    state = {} if spec.num_samples is None else {"num_samples": spec.num_samples}
     with pytest.raises(ValueError, match=rf"\b{name}\b") as excinfo:
-        spec.module_cls()(**{name: value})
+        spec.build_module(**{**state, name: value})
     assert re.search(value_regex, str(excinfo.value)), str(excinfo.value)
 
 
@@ -392,6 +486,32 @@ def _keyword_cases() -> list[Any]:
         (MIXCO, "partner", torch.zeros(N), "partner", "partner-float"),
         (PAIR_WEIGHTED, "attributes_a", torch.rand(N - 1, 3, 2), "attributes_a", "attr-batch"),
         (PAIR_WEIGHTED, "attributes_b", torch.rand(N, 4, 2), "attributes", "attr-shapes"),
+        (PATCHNCE, "image_ids", torch.zeros(N - 1, dtype=torch.long), "image_ids", "ids-batch"),
+        (PATCHNCE, "image_ids", torch.zeros(N), "image_ids", "ids-float"),
+        (ASP, "image_ids", torch.tensor([0, 1, -1, 0]), "image_ids", "ids-negative"),
+        (PAMC, "edge_index", torch.tensor([[0, 1], [1, N]]), "edge_index", "edge-out-of-range"),
+        (PAMC, "edge_index", torch.tensor([[0, -1], [1, 0]]), "edge_index", "edge-negative"),
+        (PAMC, "edge_index", torch.zeros(2, 3), "edge_index", "edge-float"),
+        (PAMC, "edge_index", torch.zeros(3, 2, dtype=torch.long), "edge_index", "edge-shape"),
+        (PAMC, "edge_weight", -torch.ones(N), "edge_weight", "edge-weight-negative"),
+        (PAMC, "edge_weight", torch.ones(N + 1), "edge_weight", "edge-weight-length"),
+        (PAMC, "clusters", torch.zeros(N - 1, dtype=torch.long), "clusters", "clusters-short"),
+        (PAMC, "clusters", torch.zeros(N), "clusters", "clusters-float"),
+        (
+            PROTOTYPE_MARGIN,
+            "class_identity",
+            torch.full((N, 2), 2),
+            "class_identity",
+            "identity-not-binary",
+        ),
+        (
+            PROTOTYPE_MARGIN,
+            "class_identity",
+            torch.ones(N - 1, 2),
+            "class_identity",
+            "identity-rows",
+        ),
+        (PROTOTYPE_MARGIN, "cooccurrence", torch.eye(3), "cooccurrence", "cooccurrence-shape"),
     ]
     return [pytest.param(s, k, v, r, id=f"{s.id}-{i}") for s, k, v, r, i in cases]
 
@@ -447,3 +567,35 @@ def test_listwise_valid_input_is_accepted() -> None:
     loss = L.listwise(torch.randn(N, D), torch.randn(N, 3, D), ids=torch.zeros(N, 3).long())
     assert loss.shape == ()
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("k", [1, 6])
+def test_gram_modalities_outside_2_to_5_raise(form: str, k: int) -> None:
+    """GRAM takes k = 2..5 modalities; other k raise a ValueError stating k."""
+    args = [torch.randn(N, 8) for _ in range(k)]
+    fn = L.gram if form == "functional" else L.GRAMLoss()
+    with pytest.raises(ValueError, match=rf"k = {k}\b"):
+        fn(*args)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_multimodal_pairwise_needs_two_modalities(form: str) -> None:
+    """A single modality has no pair."""
+    fn = L.multimodal_pairwise if form == "functional" else L.MultimodalPairwiseLoss()
+    with pytest.raises(ValueError, match=r"\bmodalities\b.*k = 1\b"):
+        fn(torch.randn(N, D))
+
+
+@pytest.mark.parametrize("label", [5, -1])
+@pytest.mark.parametrize("form", FORMS)
+def test_proxy_nce_label_without_a_proxy_raises(label: int, form: str) -> None:
+    """A label with no proxy (>= C or < 0) raises a ValueError naming labels and the value."""
+    z, y = torch.randn(N, D), torch.tensor([0, 1, label, 2])
+    call = (
+        (lambda: L.proxy_nce(z, y, torch.randn(5, D)))
+        if form == "functional"
+        else (lambda: L.ProxyNCELoss(5, D)(z, y))
+    )
+    with pytest.raises(ValueError, match=rf"`labels` contains {label}\b.*5 proxies"):
+        call()

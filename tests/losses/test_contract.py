@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 import contrastkit.losses as L
-from tests.losses.cases import PARAM, Case, make_case
+from tests.losses.cases import PARAM, Case, make_case, module_case
 from tests.reference import REFERENCES
 
 IDS = sorted(L.REGISTRY)
@@ -58,6 +58,60 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "contrastive_margin": [{}, {"pos_margin": 0.2, "neg_margin": 1.5}],
     "triplet": [{}, {"margin": 0.4}],
     "koleo": [{}, {"eps": 0.1}],
+    "palm": [
+        {},
+        {"k": 1, "temperature": 0.3, "lambda_pcon": 0.5, "prototype_temperature": 0.2},
+        {"k": 0, "epsilon": 0.2, "sinkhorn_iterations": 1, "per_class": 1},
+        {"normalize": False, "per_class": 2, "k": 1},
+    ],
+    "pamc": [
+        {},
+        {"negatives": "sized", "temperature": 0.5},
+        {"negatives": "exact", "weighted": True},
+        {"negatives": "sized", "normalize": False, "weighted": True},
+        {"normalize": False, "temperature": 2.0},
+    ],
+    "prototype_margin": [{}, {"normalize": False}],
+    "sogclr": [
+        {},
+        {"temperature": 0.3, "estimates": True},
+        {"normalize": False, "temperature": 0.5},
+    ],
+    "isogclr": [
+        {},
+        {"row_temperatures": True, "estimates": True},
+        {"row_temperatures": True, "rho": 1.0},
+    ],
+    "sogclr_bimodal": [
+        {},
+        {"temperature_image": 0.3, "temperature_text": 0.5, "estimates": True, "rho": 6.0},
+        {"row_temperatures": True, "temperature_text": 0.2},
+    ],
+    "patchnce": [{}, {"ids": True}, {"ids": True, "temperature": 0.3, "normalize": False}],
+    "asp": [
+        {"progress": 0.9},
+        {"progress": 0.4, "schedule": "sigmoid", "lookup": "top", "ids": True},
+        {"progress": 0.6, "schedule": "linear", "lookup": "bell", "ids": True},
+        {"progress": 0.95, "decay_start": 0.5, "lookup": "uniform"},
+    ],
+    "proxy_nce": [
+        {},
+        {"prior": "none"},
+        {"counts": True, "loss_scale": 1.7},
+        {"normalize": False, "temperature": 0.5},
+    ],
+    "gram": [
+        {},
+        {"modalities": 2, "label_smoothing": 0.0},
+        {"modalities": 4, "symmetric": False, "temperature": 0.3},
+        {"modalities": 5, "normalize": False, "temperature": 2.0, "label_smoothing": 0.2},
+    ],
+    "multimodal_pairwise": [
+        {},
+        {"modalities": 2},
+        {"modalities": 4, "aggregate": "mean", "temperature": 0.3},
+        {"modalities": 3, "symmetric": False, "normalize": False, "temperature": 2.0},
+    ],
     "uniformity": [{}, {"t": 0.5}],
     "alignment": [{}, {"alpha": 1.5}],
 }
@@ -201,8 +255,16 @@ def test_degenerate_labels(
     """All labels equal, no positive, N = 1: finite, equal to the reference, backward runs."""
     y = torch.tensor(labels)
     x = torch.randn(len(labels), 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    got = run(getattr(L, loss_id), Case([x, y]), impl=impl, chunk_size=2)
-    expected = run(REFERENCES[loss_id], Case([x, y]))
+    tensors: dict[str, Tensor] = {}
+    if loss_id == "proxy_nce":  # 8 proxies: the "single" case uses label 7
+        tensors["proxies"] = torch.randn(8, 4, generator=gen, dtype=torch.float64)
+    if loss_id == "palm":  # two prototypes for every class up to the largest label
+        shape = (max(labels) + 1, 2, 4)
+        tensors["prototypes"] = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    for t in tensors.values():
+        t.requires_grad_()
+    got = run(getattr(L, loss_id), Case([x, y], tensors), impl=impl, chunk_size=2)
+    expected = run(REFERENCES[loss_id], Case([x, y], tensors))
     for g, e in zip(got, expected, strict=True):
         assert torch.isfinite(g).all()
         torch.testing.assert_close(g, e)
@@ -212,8 +274,14 @@ def test_degenerate_labels(
 def test_module_equals_functional(loss_id: str, gen: torch.Generator) -> None:
     """The module form with default arguments computes the functional form."""
     case = make_case(loss_id, 6, 4, {}, gen)
-    module = L.REGISTRY[loss_id]().double()
-    torch.testing.assert_close(case.call(module), case.call(getattr(L, loss_id)))
+    cls = L.REGISTRY[loss_id]
+    if cls.requires.index:  # stateful: on first visits the module is the functional alone
+        stateful = cls(num_samples=9).double()  # type: ignore[call-arg]
+        index = torch.tensor([8, 0, 3, 5, 1, 2])
+        torch.testing.assert_close(stateful(*case.args, index), case.call(getattr(L, loss_id)))
+        return
+    module, call = module_case(loss_id, case)
+    torch.testing.assert_close(call.call(module), case.call(getattr(L, loss_id)))
 
 
 @pytest.mark.parametrize("loss_id", IDS)

@@ -182,7 +182,10 @@ def test_bf16_inputs_use_float32_statistics(loss_id: str, impl: dict[str, Any]) 
     low.args = [bf16(t) for t in case.args]
     low.tensors = {k: bf16(t) for k, t in case.tensors.items()}
     high = low.clone()
-    high.args = [t.detach().double().requires_grad_(t.requires_grad) for t in low.args]
+    high.args = [
+        t.detach().double().requires_grad_(t.requires_grad) if t.is_floating_point() else t
+        for t in low.args
+    ]
     high.tensors = {
         k: t.detach().double().requires_grad_(t.requires_grad) if t.is_floating_point() else t
         for k, t in low.tensors.items()
