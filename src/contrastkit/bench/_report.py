@@ -6,21 +6,32 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from contrastkit.bench._impls import IMPLS, Family
+from contrastkit.bench._impls import FAMILY_VIEWS, IMPLS, SUPCON_CLASSES, Family
 
 GIB = float(2**30)
 
 FAMILY_REFERENCES: dict[Family, tuple[str, str]] = {
     "clip": ("dense", "open_clip"),
     "ntxent": ("lightly", "pml"),
+    "siglip": ("dense-siglip", "open_clip-siglip"),
+    "supcon": ("dense-supcon", "pml-supcon"),
 }
 """Per family, the two implementations the speed-up columns compare against."""
 
 FAMILY_TITLES: dict[Family, str] = {
-    "clip": "CLIP loss: symmetric InfoNCE over N pairs (N x N logits)",
+    "clip": "CLIP loss: symmetric InfoNCE over N pairs (N x N logits, temperature 0.07)",
     "ntxent": (
         "NT-Xent (SimCLR): the 2N views cat(q, k) against each other (2N x 2N logits, "
-        "self-similarities removed); a different, 4x larger loss than the CLIP table"
+        "self-similarities removed, temperature 0.07); a different, 4x larger loss than the "
+        "CLIP table"
+    ),
+    "siglip": (
+        "SigLIP: sigmoid loss over all N x N image-text pairs (logit scale exp(log 10) = 10, "
+        "bias -10, both 0-dim tensors requiring grad)"
+    ),
+    "supcon": (
+        f"SupCon (L_out): N embeddings with labels drawn uniformly from {SUPCON_CLASSES} classes "
+        "(N x N logits, self-similarities removed, temperature 0.1)"
     ),
 }
 
@@ -33,6 +44,16 @@ FAMILY_FLOPS: dict[Family, str] = {
     "ntxent": (
         "Flops counted per forward+backward: 6·(2N)²·D = 24·N²·D (the 2N x 2N logits GEMM and "
         "its two gradient GEMMs), whatever an implementation actually computes."
+    ),
+    "siglip": (
+        "Flops counted per forward+backward: 6·N²·D (2·N²·D for the N x N logits GEMM, "
+        "4·N²·D for the two gradient GEMMs w.r.t. image and text), whatever an implementation "
+        "actually computes (a tiled backward may recompute the logits)."
+    ),
+    "supcon": (
+        "Flops counted per forward+backward: 6·N²·D (2·N²·D for the N x N logits GEMM z @ z.T, "
+        "4·N²·D for its gradient GEMMs), whatever an implementation actually computes (the "
+        "positives' term is O(N·D) in contrastkit, a masked N x N sum in the others)."
     ),
 }
 
@@ -91,8 +112,8 @@ class CaseRow:
         return max(0, self.peak_rss - self.baseline_rss)
 
     def views(self) -> int:
-        """Rows of the logits matrix per pair: 1 (CLIP) or 2 (NT-Xent)."""
-        return 1 if IMPLS[self.impl].family == "clip" else 2
+        """Rows of the logits matrix per pair: 2 for NT-Xent, else 1."""
+        return FAMILY_VIEWS[IMPLS[self.impl].family]
 
     def flops(self, dim: int) -> float:
         """Counted flops of one forward+backward: ``6 * (views * N)^2 * D``."""
@@ -172,7 +193,33 @@ def ceiling_of(gemms: list[GemmResult]) -> float | None:
     return max(rates) if rates else None
 
 
-def render_machine(cpu: str, cpus: int, gemms: list[GemmResult], dim: int) -> list[str]:
+FAMILY_NAMES: dict[Family, str] = {
+    "clip": "InfoNCE",
+    "ntxent": "NT-Xent",
+    "siglip": "SigLIP",
+    "supcon": "SupCon",
+}
+"""Short name of each family, for the report's title."""
+
+
+def report_title(families: list[Family]) -> str:
+    """Title of a report on ``families``: "InfoNCE scaling benchmark" for the original two.
+
+    Args:
+        families: The families with rows in the run.
+
+    Returns:
+        The title, without the Markdown ``#``.
+    """
+    extra = [FAMILY_NAMES[f] for f in families if f not in ("clip", "ntxent")]
+    if not extra:
+        return "InfoNCE scaling benchmark"
+    return f"Contrastive-loss scaling benchmark: {', '.join(FAMILY_NAMES[f] for f in families)}"
+
+
+def render_machine(
+    cpu: str, cpus: int, gemms: list[GemmResult], dim: int, title: str = "InfoNCE scaling benchmark"
+) -> list[str]:
     """Markdown lines: machine facts and the GEMM table.
 
     Args:
@@ -180,6 +227,7 @@ def render_machine(cpu: str, cpus: int, gemms: list[GemmResult], dim: int) -> li
         cpus: Logical CPUs the OS reports.
         gemms: The GEMM measurements (start of run, end of run).
         dim: Embedding dimension D.
+        title: The report's title.
 
     Returns:
         Lines of Markdown.
@@ -187,13 +235,13 @@ def render_machine(cpu: str, cpus: int, gemms: list[GemmResult], dim: int) -> li
     measured = [g for g in gemms if g.shapes]
     facts = measured[0].facts if measured else {}
     lines = [
-        "# InfoNCE scaling benchmark",
+        f"# {title}",
         "",
         f"- CPU: {cpu} ({cpus} logical CPUs)",
         f"- torch {facts.get('torch', '?')}, {facts.get('threads', '?')} intra-op threads, "
         f"BLAS {facts.get('blas', '?')}, mkldnn {facts.get('mkldnn', '?')}",
-        f"- float32 on CPU, D = {dim}, temperature 0.07; each case runs in a fresh process "
-        "(one warm-up, then timed repeats of loss + backward)",
+        f"- float32 on CPU, D = {dim} (loss parameters in each table's title); each case runs in "
+        "a fresh process (one warm-up, then timed repeats of loss + backward)",
         "",
         "## GEMM throughput (torch.mm, float32, measured in this run)",
         "",
@@ -378,12 +426,13 @@ def ceiling_note(rows: list[CaseRow], dim: int, ceiling: float | None) -> list[s
     ]
 
 
-def others_note(rows: list[CaseRow], cpus: int) -> list[str]:
+def others_note(rows: list[CaseRow], cpus: int, threads: int | None = None) -> list[str]:
     """A note on how much CPU other processes took while the cases ran.
 
     Args:
         rows: All rows of the run.
         cpus: Logical CPUs.
+        threads: torch threads of the workers (None: torch's default, one per core).
 
     Returns:
         Markdown bullets, or nothing if it was not measured.
@@ -396,9 +445,17 @@ def others_note(rows: list[CaseRow], cpus: int) -> list[str]:
         f"while a case's worker ran (/proc/stat minus the benchmark's own CPU time); this run: "
         f"{min(others):.2f}-{max(others):.2f} of {cpus} cores."
     ]
-    if max(others) > 0.2:
+    idle = max(0, cpus - threads) if threads else 0
+    if max(others) > idle + 0.2:
         lines.append(
-            "  **Rows with others' CPU above ~0.2 were disturbed: their times are inflated and "
-            "noisy (multi-threaded BLAS and OpenMP suffer most); rerun on a quiet machine.**"
+            f"  **Rows with others' CPU above ~{idle + 0.2:.1f} were disturbed: their times are "
+            "inflated and noisy (multi-threaded BLAS and OpenMP suffer most); rerun on a quiet "
+            "machine.**"
+        )
+    elif idle:
+        lines.append(
+            f"  The workers used {threads} of {cpus} cores, so up to ~{idle} cores' worth of "
+            "other work ran beside them rather than on their cores (it still shares memory "
+            "bandwidth and caches)."
         )
     return lines

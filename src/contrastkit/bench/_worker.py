@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from contrastkit.bench._impls import IMPLS
+from contrastkit.bench._impls import IMPLS, make_inputs
 
 RESULT_MARKER = "CONTRASTKIT_BENCH_RESULT "
 """Prefix of the one stdout line that carries a worker's JSON result."""
@@ -73,8 +73,7 @@ def run_loss_case(spec: JSON) -> JSON:
         return {"status": "not installed", "message": f"{type(exc).__name__}: {exc}"}
     n, dim = int(spec["n"]), int(spec["dim"])
     generator = torch.Generator().manual_seed(int(spec["seed"]))
-    q = torch.randn(n, dim, generator=generator).requires_grad_()
-    k = torch.randn(n, dim, generator=generator).requires_grad_()
+    q, k = make_inputs(impl.family, n, dim, generator)
     baseline = max_rss_bytes()
 
     def once() -> tuple[float, float]:

@@ -1,8 +1,12 @@
-"""Time and peak memory of symmetric InfoNCE (CLIP loss) and NT-Xent as N grows.
+"""Time and peak memory of symmetric InfoNCE (CLIP loss), NT-Xent, SigLIP and SupCon as N grows.
 
 Compares contrastkit with plain PyTorch and peer libraries (open_clip, lightly,
 pytorch_metric_learning) at ``D = 256`` for ``N`` from 1024 to 131072, each case in a fresh
-worker process, next to the float32 GEMM throughput measured in the same run. Prints Markdown
+worker process, next to the float32 GEMM throughput measured in the same run. Implementations
+are named per family: ``contrastkit``, ``dense``, ``open_clip`` (CLIP loss);
+``contrastkit-ntxent``, ``lightly``, ``pml`` (NT-Xent); ``contrastkit-siglip``, ``dense-siglip``,
+``open_clip-siglip`` (SigLIP); ``contrastkit-supcon``, ``dense-supcon``, ``pml-supcon`` (SupCon);
+the contrastkit ones also with a ``-tiled`` or ``-dense`` suffix (forced path). Prints Markdown
 tables on stdout and progress on stderr; ``--json`` also writes everything as JSON.
 
 Cases predicted to exceed ``--memory-limit`` (from the N x N matrices an implementation
@@ -25,11 +29,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contrastkit.bench._impls import DEFAULT_IMPLS, IMPLS, ImplSpec
+from contrastkit.bench._impls import DEFAULT_IMPLS, FAMILIES, FAMILY_VIEWS, IMPLS, ImplSpec
 from contrastkit.bench._report import (
     GIB,
     CaseRow,
@@ -41,6 +45,7 @@ from contrastkit.bench._report import (
     render_family,
     render_machine,
     render_ratios,
+    report_title,
 )
 from contrastkit.bench._worker import RESULT_MARKER, worker_main
 
@@ -69,6 +74,7 @@ class Options:
         gemm_size: Side of the square GEMM that defines the ceiling.
         gemm_repeats: Timed repeats of each GEMM.
         seed: Seed of the inputs.
+        max_sizes: Per implementation, the largest N it runs at (larger N are skipped).
     """
 
     sizes: tuple[int, ...]
@@ -82,6 +88,7 @@ class Options:
     gemm_size: int
     gemm_repeats: int
     seed: int
+    max_sizes: dict[str, int] = field(default_factory=dict)
 
 
 def _progress(text: str) -> None:
@@ -134,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
         "--gemm-repeats", type=int, default=5, help="timed repeats of each GEMM (default: 5)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument(
+        "--max-size",
+        nargs="+",
+        default=[],
+        metavar="IMPL=N",
+        help="run IMPL only up to N (larger N are reported as skipped), e.g. "
+        "'dense-siglip=16384 open_clip-siglip=16384'; space or comma separated",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -155,9 +170,15 @@ def parse_options(argv: Sequence[str] | None = None) -> Options | str:
     unknown = [name for name in impls if name not in IMPLS]
     if unknown:
         parser.error(f"unknown implementation(s) {unknown}; known: {', '.join(IMPLS)}")
+    max_sizes: dict[str, int] = {}
     try:
         sizes = tuple(sorted({int(s) for s in _split(args.sizes)}))
         repeats = None if args.repeats == "auto" else int(args.repeats)
+        for item in _split(args.max_size):
+            name, _, size = item.partition("=")
+            if name not in IMPLS:
+                parser.error(f"--max-size: unknown implementation {name!r}")
+            max_sizes[name] = int(size)
     except ValueError as exc:
         parser.error(str(exc))
     return Options(
@@ -172,6 +193,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options | str:
         gemm_size=args.gemm_size,
         gemm_repeats=args.gemm_repeats,
         seed=args.seed,
+        max_sizes=max_sizes,
     )
 
 
@@ -357,7 +379,7 @@ class Runner:
         if points:
             top = points[-1]
             return top.median * (n / top.n) ** spec.time_exponent
-        views = 1 if spec.family == "clip" else 2
+        views = FAMILY_VIEWS[spec.family]
         flops = 6.0 * float(views * n) ** 2 * self.options.dim
         return flops / ((self.ceiling or 50.0) * 1e9 * EFFICIENCY_GUESS)
 
@@ -414,6 +436,11 @@ class Runner:
             row = CaseRow(n=n, impl=spec.name, status="not installed", message=spec.module)
             self.rows.append(row)
             return row
+        largest = options.max_sizes.get(spec.name)
+        if largest is not None and n > largest:
+            row = CaseRow(n=n, impl=spec.name, status="skipped", message=f"--max-size {largest}")
+            self.rows.append(row)
+            return row
         if spec.name in self.failed_at:
             first = self.failed_at[spec.name]
             missing = any(r.impl == spec.name and r.status == "not installed" for r in self.rows)
@@ -451,8 +478,8 @@ class Runner:
 def resolved_path(spec: ImplSpec, n: int) -> str:
     """The path contrastkit's ``impl="auto"`` takes at ``n`` ("" for other implementations).
 
-    Asks ``contrastkit.core.dispatch.resolve_impl`` with the logits' shape (``N x N`` for CLIP,
-    ``2N x 2N`` for NT-Xent); "" if that function is not available.
+    Asks ``contrastkit.core.dispatch.resolve_impl`` with the logits' shape (``2N x 2N`` for
+    NT-Xent, else ``N x N``); "" if that function is not available.
     """
     if spec.variant != "auto":
         return ""
@@ -460,7 +487,7 @@ def resolved_path(spec: ImplSpec, n: int) -> str:
         resolve = importlib.import_module("contrastkit.core.dispatch").resolve_impl
     except (ImportError, AttributeError):
         return ""
-    rows = n if spec.family == "clip" else 2 * n
+    rows = FAMILY_VIEWS[spec.family] * n
     return str(resolve("auto", rows, rows))
 
 
@@ -515,7 +542,7 @@ def memory_model_lines(runner: Runner) -> list[str]:
         )
         extra = ""
         if power == 2:
-            views = 1 if spec.family == "clip" else 2
+            views = FAMILY_VIEWS[spec.family]
             side = "N" if views == 1 else f"{views}N"
             extra = f" = {slope / (4.0 * views * views):.1f} float32 {side} x {side} matrices"
         lines.append(f"- {name}: {slope:.1f} bytes per {unit}{extra} (from {points})")
@@ -527,29 +554,40 @@ def memory_model_lines(runner: Runner) -> list[str]:
 def render(options: Options, gemms: list[GemmResult], runner: Runner) -> str:
     """The whole Markdown report."""
     ceiling = ceiling_of(gemms)
-    lines = render_machine(cpu_model(), os.cpu_count() or 0, gemms, options.dim)
-    for family in ("clip", "ntxent"):
+    present = {IMPLS[name].family for name in options.impls}
+    families = [f for f in FAMILIES if f in present]
+    title = report_title(families)
+    lines = render_machine(cpu_model(), os.cpu_count() or 0, gemms, options.dim, title)
+    for family in families:
         lines += render_family(runner.rows, family, options.dim, ceiling)
     lines += render_ratios(runner.rows, "contrastkit", ("dense", "open_clip"))
     lines += render_ratios(runner.rows, "contrastkit-ntxent", ("lightly", "pml"))
+    lines += render_ratios(runner.rows, "contrastkit-siglip", ("dense-siglip", "open_clip-siglip"))
+    lines += render_ratios(runner.rows, "contrastkit-supcon", ("dense-supcon", "pml-supcon"))
     lines += ["## Implementations", ""]
     lines += [f"- **{name}**: {IMPLS[name].description}" for name in options.impls]
     lines += ["", *memory_model_lines(runner), "## Notes", ""]
     lines += check_losses(runner.rows)
     lines += ceiling_note(runner.rows, options.dim, ceiling)
-    lines += others_note(runner.rows, os.cpu_count() or 0)
+    lines += others_note(runner.rows, os.cpu_count() or 0, options.threads)
     lines += [
         "- Time: forward + backward of the loss w.r.t. float32 (N, D) leaf inputs (normalizing "
-        "included), grads set to None between runs; median [min-max] of the timed repeats after "
+        "included; for SigLIP also w.r.t. the logit scale and bias, fresh 0-dim leaves each run; "
+        "for SupCon one (N, D) input and fixed int64 labels), grads set to None between runs; "
+        "median [min-max] of the timed repeats after "
         "one warm-up. reps 'auto': 5 when the warm-up took < 2 s, 3 when < 30 s, else 1 (fewer "
         "if the time limit would be exceeded).",
         "- Peak RSS: getrusage(RUSAGE_SELF).ru_maxrss of the worker; increment = peak minus the "
         "same value taken after imports and input creation.",
         f"- Limits per case: {options.memory_limit / GIB:g} GiB, {options.time_limit:g} s. "
         "Skips are predictions from the smaller cases of this run (memory: a + b·N^p with "
-        "p = 2, or 3 for pml, 1 for tiled contrastkit; time: previous time x (N ratio)^p).",
-        "",
+        "p = 2, or 3 for pml (NT-Xent), 1 for tiled contrastkit; time: previous time x "
+        "(N ratio)^p).",
     ]
+    if options.max_sizes:
+        capped = ", ".join(f"{name} up to N={n}" for name, n in options.max_sizes.items())
+        lines.append(f"- Run only up to a size by --max-size (not predicted): {capped}.")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -562,7 +600,8 @@ def write_json(path: Path, options: Options, gemms: list[GemmResult], runner: Ru
         "gemm": [asdict(gemm) for gemm in gemms],
         "ceiling_gflops": ceiling_of(gemms),
         "flops_counting": (
-            "6 * (views * N)^2 * D per forward+backward; views = 1 (clip), 2 (ntxent)"
+            "6 * (views * N)^2 * D per forward+backward; views = 2 (ntxent), "
+            "1 (clip, siglip, supcon)"
         ),
         "rows": [
             {
