@@ -1,11 +1,13 @@
-"""The base class of every loss module: metadata and the registry, no behaviour."""
+"""The base class of every loss module: metadata, the registry and the common options."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import nn
+
+from contrastkit.core.validation import Impl, Reduction
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,43 @@ class Requires:
     state: bool = False
 
 
+class CommonOptions:
+    """The options every loss module stores and passes on to its functional form."""
+
+    reduction: Reduction
+    chunk_size: int | None
+    impl: Impl
+    gather_distributed: bool
+    process_group: Any
+
+    def set_common(
+        self,
+        reduction: Reduction,
+        chunk_size: int | None,
+        impl: Impl,
+        gather_distributed: bool,
+        process_group: Any,
+    ) -> None:
+        """Store the common options (validated by the caller)."""
+        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
+        self.gather_distributed, self.process_group = gather_distributed, process_group
+
+    def common(self) -> dict[str, Any]:
+        """The common options as keyword arguments of the functional form."""
+        return {
+            "reduction": self.reduction,
+            "chunk_size": self.chunk_size,
+            "impl": self.impl,
+            "gather_distributed": self.gather_distributed,
+            "process_group": self.process_group,
+        }
+
+
 REGISTRY: dict[str, type[ContrastiveLoss]] = {}
 """Catalog id -> loss module class, filled by :class:`ContrastiveLoss` subclasses."""
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(nn.Module, CommonOptions):
     """Base class of the loss modules; holds catalog metadata only.
 
     A subclass that sets ``catalog_id`` is added to :data:`REGISTRY`.

@@ -138,8 +138,7 @@ class CLIPLoss(ContrastiveLoss):
         else:
             self.register_buffer("logit_scale", init)
         self.max_scale, self.normalize = max_scale, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         """Compute the loss; see :func:`clip`."""
@@ -149,9 +148,5 @@ class CLIPLoss(ContrastiveLoss):
             logit_scale=self.logit_scale,
             max_scale=self.max_scale,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

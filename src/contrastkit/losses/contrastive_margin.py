@@ -143,8 +143,7 @@ class ContrastiveMarginLoss(ContrastiveLoss):
         v.check_finite_scalar("neg_margin", neg_margin)
         check_common(reduction, chunk_size, impl)
         self.pos_margin, self.neg_margin, self.normalize = pos_margin, neg_margin, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`contrastive_margin`."""
@@ -154,9 +153,5 @@ class ContrastiveMarginLoss(ContrastiveLoss):
             pos_margin=self.pos_margin,
             neg_margin=self.neg_margin,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -221,8 +221,7 @@ class DCLLoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dcl`."""
@@ -231,11 +230,7 @@ class DCLLoss(ContrastiveLoss):
             z2,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )
 
 
@@ -269,8 +264,7 @@ class DCLWLoss(ContrastiveLoss):
         v.check_positive_float("sigma", sigma)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.sigma, self.normalize = temperature, sigma, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`dclw`."""
@@ -280,9 +274,5 @@ class DCLWLoss(ContrastiveLoss):
             temperature=self.temperature,
             sigma=self.sigma,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

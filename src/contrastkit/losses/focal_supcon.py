@@ -137,8 +137,7 @@ class FocalSupConLoss(ContrastiveLoss):
         v.check_nonnegative_float("gamma", gamma)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.gamma, self.normalize = temperature, gamma, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`focal_supcon`."""
@@ -148,9 +147,5 @@ class FocalSupConLoss(ContrastiveLoss):
             temperature=self.temperature,
             gamma=self.gamma,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

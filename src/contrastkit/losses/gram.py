@@ -324,8 +324,7 @@ class GRAMLoss(ContrastiveLoss):
         else:
             self.temperature = temperature
         self.label_smoothing, self.symmetric, self.normalize = label_smoothing, symmetric, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, anchor: Tensor, *others: Tensor) -> Tensor:
         """Compute the loss; see :func:`gram`."""
@@ -336,9 +335,5 @@ class GRAMLoss(ContrastiveLoss):
             label_smoothing=self.label_smoothing,
             symmetric=self.symmetric,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -137,8 +137,7 @@ class HardInfoNCELoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.k, self.temperature, self.normalize = k, temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         """Compute the loss; see :func:`hard_infonce`."""
@@ -148,9 +147,5 @@ class HardInfoNCELoss(ContrastiveLoss):
             k=self.k,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -362,8 +362,7 @@ class InfoNCELoss(ContrastiveLoss):
         self.weight = None if dims is None else nn.Parameter(torch.eye(*dims))
         self.similarity = similarity
         self.temperature, self.symmetric, self.normalize = temperature, symmetric, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, query: Tensor, key: Tensor, *, weights: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`infonce`."""
@@ -376,9 +375,5 @@ class InfoNCELoss(ContrastiveLoss):
             weights=weights,
             similarity=self.similarity,
             weight=self.weight,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -113,8 +113,7 @@ class KoLeoLoss(ContrastiveLoss):
         v.check_positive_float("eps", eps)
         check_common(reduction, chunk_size, impl)
         self.eps, self.normalize = eps, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor) -> Tensor:
         """Compute the loss; see :func:`koleo`."""
@@ -122,9 +121,5 @@ class KoLeoLoss(ContrastiveLoss):
             embeddings,
             eps=self.eps,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -176,8 +176,7 @@ class MixCoLoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.symmetric, self.normalize = temperature, symmetric, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, mixed: Tensor, other: Tensor, *, lam: Tensor, partner: Tensor) -> Tensor:
         """Compute the loss; see :func:`mixco`."""
@@ -189,9 +188,5 @@ class MixCoLoss(ContrastiveLoss):
             temperature=self.temperature,
             symmetric=self.symmetric,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

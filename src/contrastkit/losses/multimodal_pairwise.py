@@ -182,9 +182,5 @@ class MultimodalPairwiseLoss(ContrastiveLoss):
             symmetric=self.symmetric,
             aggregate=self.aggregate,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -168,8 +168,7 @@ class MWAUCLoss(ContrastiveLoss):
         v.check_choice("scope", scope, ("batch", "query"))
         check_common(reduction, chunk_size, impl)
         self.temperature, self.scope, self.normalize = temperature, scope, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, query: Tensor, doc: Tensor) -> Tensor:
         """Compute the loss; see :func:`mw_auc`."""
@@ -179,9 +178,5 @@ class MWAUCLoss(ContrastiveLoss):
             temperature=self.temperature,
             scope=self.scope,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -113,8 +113,7 @@ class NTXentLoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         """Compute the loss; see :func:`ntxent`."""
@@ -123,9 +122,5 @@ class NTXentLoss(ContrastiveLoss):
             z2,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

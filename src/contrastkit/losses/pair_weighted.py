@@ -200,8 +200,7 @@ class PairWeightedLoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(
         self, a: Tensor, b: Tensor, *, attributes_a: Tensor, attributes_b: Tensor
@@ -214,9 +213,5 @@ class PairWeightedLoss(ContrastiveLoss):
             attributes_b=attributes_b,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

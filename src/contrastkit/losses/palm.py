@@ -405,11 +405,7 @@ class PALMLoss(ContrastiveLoss):
             epsilon=self.epsilon,
             sinkhorn_iterations=self.sinkhorn_iterations,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )
         if self.training:
             with torch.no_grad():

@@ -294,8 +294,7 @@ class PamCLoss(ContrastiveLoss):
         v.check_choice("negatives", negatives, ("meta", "sized", "exact"))
         check_common(reduction, chunk_size, impl)
         self.temperature, self.negatives, self.normalize = temperature, negatives, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(
         self,
@@ -314,9 +313,5 @@ class PamCLoss(ContrastiveLoss):
             temperature=self.temperature,
             negatives=self.negatives,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -392,8 +392,7 @@ class PatchNCELoss(ContrastiveLoss):
         v.check_temperature("temperature", temperature)
         check_common(reduction, chunk_size, impl)
         self.temperature, self.normalize = temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, query: Tensor, key: Tensor, image_ids: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`patchnce`."""
@@ -403,11 +402,7 @@ class PatchNCELoss(ContrastiveLoss):
             image_ids,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )
 
 
@@ -451,8 +446,7 @@ class ASPLoss(ContrastiveLoss):
         check_common(reduction, chunk_size, impl)
         self.progress, self.schedule, self.lookup = progress, schedule, lookup
         self.decay_start, self.temperature, self.normalize = decay_start, temperature, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, query: Tensor, key: Tensor, image_ids: Tensor | None = None) -> Tensor:
         """Compute the loss at the current ``progress``; see :func:`asp`."""
@@ -466,9 +460,5 @@ class ASPLoss(ContrastiveLoss):
             decay_start=self.decay_start,
             temperature=self.temperature,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -215,8 +215,7 @@ class PrototypeMarginLoss(ContrastiveLoss):
         super().__init__()
         check_common(reduction, chunk_size, impl)
         self.normalize = normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(
         self, prototypes: Tensor, class_identity: Tensor, *, cooccurrence: Tensor
@@ -227,9 +226,5 @@ class PrototypeMarginLoss(ContrastiveLoss):
             class_identity,
             cooccurrence=cooccurrence,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

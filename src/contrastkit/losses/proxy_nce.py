@@ -291,8 +291,7 @@ class ProxyNCELoss(ContrastiveLoss):
         else:
             self.register_buffer("prior", counts.clone())
         self.temperature, self.loss_scale, self.normalize = temperature, loss_scale, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss against the module's proxies; see :func:`proxy_nce`."""
@@ -304,9 +303,5 @@ class ProxyNCELoss(ContrastiveLoss):
             prior=self.prior,
             loss_scale=self.loss_scale,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

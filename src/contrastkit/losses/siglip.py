@@ -176,8 +176,7 @@ class SigLIPLoss(ContrastiveLoss):
             self.register_buffer("logit_scale", scale)
             self.register_buffer("logit_bias", bias)
         self.gamma, self.normalize = gamma, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         """Compute the loss; see :func:`siglip`."""
@@ -188,9 +187,5 @@ class SigLIPLoss(ContrastiveLoss):
             logit_bias=self.logit_bias,
             gamma=self.gamma,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

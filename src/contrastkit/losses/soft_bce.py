@@ -159,8 +159,7 @@ class SoftBCELoss(ContrastiveLoss):
             sigma_reference,
         )
         self.normalize = normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, reference: Tensor) -> Tensor:
         """Compute the loss; see :func:`soft_bce`."""
@@ -172,9 +171,5 @@ class SoftBCELoss(ContrastiveLoss):
             nu_reference=self.nu_reference,
             sigma_reference=self.sigma_reference,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

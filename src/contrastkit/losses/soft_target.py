@@ -226,8 +226,7 @@ class SoftTargetLoss(ContrastiveLoss):
             normalize,
             normalize_teacher,
         )
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(
         self, a: Tensor, b: Tensor, *, teacher_a: Tensor, teacher_b: Tensor | None = None
@@ -244,9 +243,5 @@ class SoftTargetLoss(ContrastiveLoss):
             symmetric=self.symmetric,
             normalize=self.normalize,
             normalize_teacher=self.normalize_teacher,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

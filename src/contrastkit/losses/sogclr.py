@@ -811,8 +811,7 @@ class SogCLRLoss(ContrastiveLoss):
         check_common(reduction, chunk_size, impl)
         self.num_samples, self.temperature, self.gamma = num_samples, temperature, gamma
         self.first_visit, self.normalize = first_visit, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
         self.register_buffer("log_u", torch.full((num_samples,), -math.inf, dtype=dtype))
 
     def forward(self, z1: Tensor, z2: Tensor, index: Tensor) -> Tensor:
@@ -903,8 +902,7 @@ class ISogCLRLoss(ContrastiveLoss):
         self.num_samples, self.temperature, self.gamma = num_samples, temperature, gamma
         self.rho, self.eta, self.tau_min, self.tau_max, self.beta = rho, eta, tau_min, tau_max, beta
         self.first_visit, self.normalize = first_visit, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
         self.register_buffer("log_u", torch.full((num_samples,), -math.inf, dtype=dtype))
         self.register_buffer("tau", torch.full((num_samples,), float(temperature), dtype=dtype))
         self.register_buffer("tau_grad", torch.zeros(num_samples, dtype=dtype))
@@ -1054,8 +1052,7 @@ class SogCLRBimodalLoss(ContrastiveLoss):
         self.learn_temperature = learn_temperature
         self.rho, self.eta, self.tau_min, self.tau_max, self.beta = rho, eta, tau_min, tau_max, beta
         self.first_visit, self.normalize = first_visit, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
         for name in ("image", "text"):
             self.register_buffer(
                 f"log_u_{name}", torch.full((num_samples,), -math.inf, dtype=dtype)

@@ -153,8 +153,7 @@ class SupConLoss(ContrastiveLoss):
         v.check_choice("variant", variant, ("out", "in"))
         check_common(reduction, chunk_size, impl)
         self.temperature, self.variant, self.normalize = temperature, variant, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`supcon`."""
@@ -164,9 +163,5 @@ class SupConLoss(ContrastiveLoss):
             temperature=self.temperature,
             variant=self.variant,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

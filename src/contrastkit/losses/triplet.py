@@ -148,8 +148,7 @@ class TripletLoss(ContrastiveLoss):
         v.check_nonnegative_float("margin", margin)
         check_common(reduction, chunk_size, impl)
         self.margin, self.normalize = margin, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Compute the loss; see :func:`triplet`."""
@@ -158,9 +157,5 @@ class TripletLoss(ContrastiveLoss):
             labels,
             margin=self.margin,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )

@@ -175,8 +175,7 @@ class UniformityLoss(ContrastiveLoss):
         v.check_positive_float("t", t)
         check_common(reduction, chunk_size, impl)
         self.t, self.normalize = t, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, embeddings: Tensor) -> Tensor:
         """Compute the loss; see :func:`uniformity`."""
@@ -184,11 +183,7 @@ class UniformityLoss(ContrastiveLoss):
             embeddings,
             t=self.t,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )
 
 
@@ -216,8 +211,7 @@ class AlignmentLoss(ContrastiveLoss):
         v.check_positive_float("alpha", alpha)
         check_common(reduction, chunk_size, impl)
         self.alpha, self.normalize = alpha, normalize
-        self.reduction, self.chunk_size, self.impl = reduction, chunk_size, impl
-        self.gather_distributed, self.process_group = gather_distributed, process_group
+        self.set_common(reduction, chunk_size, impl, gather_distributed, process_group)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Compute the loss; see :func:`alignment`."""
@@ -226,9 +220,5 @@ class AlignmentLoss(ContrastiveLoss):
             y,
             alpha=self.alpha,
             normalize=self.normalize,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            impl=self.impl,
-            gather_distributed=self.gather_distributed,
-            process_group=self.process_group,
+            **self.common(),
         )
