@@ -72,7 +72,7 @@ class Shard:
         if x.is_floating_point() and x.requires_grad:
             out: Tensor = _GatherRows.apply(x, self.group, self.sizes[name], self.rank)
             return out
-        return _gather_rows(x, self.group, self.sizes[name])
+        return gather_rows(x, self.group, self.sizes[name])
 
     def merge_logsumexp(self, partial: Tensor) -> Tensor:
         """``log sum_r exp(partial_r)`` over ranks, elementwise and differentiable.
@@ -225,7 +225,7 @@ def _agree(name: str, seen: Sequence[_Meta | None]) -> None:
         )
 
 
-def _gather_rows(x: Tensor, group: ProcessGroup | None, sizes: list[int]) -> Tensor:
+def gather_rows(x: Tensor, group: ProcessGroup | None, sizes: list[int]) -> Tensor:
     """All-gather rows of possibly different counts (padded to the largest, then trimmed)."""
     most = max(sizes)
     padded = x.new_zeros((most, *x.shape[1:]))
@@ -247,7 +247,7 @@ class _GatherRows(torch.autograd.Function):
         ctx: Any, x: Tensor, group: ProcessGroup | None, sizes: list[int], rank: int
     ) -> Tensor:
         ctx.group, ctx.sizes, ctx.rank = group, sizes, rank
-        return _gather_rows(x.detach(), group, sizes)
+        return gather_rows(x.detach(), group, sizes)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -101,3 +102,23 @@ def finish(
     if valid is not None:
         per_row = core.reduce(per_row, "none", valid=valid)
     return sh.local_rows(name, per_row)
+
+
+def paired_shapes(name: str, query: Tensor, candidates: Tensor) -> dict[str, Tensor]:
+    """The tensors :func:`gather_paired` gathers: ``name`` split into positives and extras."""
+    n = query.shape[0]
+    return {f"{name}_pos": candidates[:n], f"{name}_extra": candidates[n:]}
+
+
+def gather_paired(sh: Shard | None, name: str, query: Tensor, candidates: Tensor) -> Tensor:
+    """Every rank's candidates: the positives first, in query order, then every rank's extras.
+
+    Row ``i`` of the gathered queries keeps its positive at row ``i``; the extra rows (a queue,
+    hard negatives) of all ranks follow. Without a shard, ``candidates`` unchanged.
+    """
+    if sh is None:
+        return candidates
+    n = query.shape[0]
+    return torch.cat(
+        [sh.gather(f"{name}_pos", candidates[:n]), sh.gather(f"{name}_extra", candidates[n:])]
+    )

@@ -13,7 +13,15 @@ from contrastkit.core.pairmap import pair_reduce, pair_topk
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, finish, prepare_pair, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    finish,
+    gather_paired,
+    gathered,
+    paired_shapes,
+    prepare_pair,
+    requires_grad,
+)
 
 
 def hard_infonce(
@@ -76,17 +84,11 @@ def hard_infonce(
         gather_distributed,
         process_group,
         check,
-        lambda r: {
-            "query": r[0],
-            "key_pos": r[1][: r[0].shape[0]],
-            "key_extra": r[1][r[0].shape[0] :],
-        },
+        lambda r: {"query": r[0], **paired_shapes("key", r[0], r[1])},
         {"reduction": reduction, "k": k, "temperature_grad": requires_grad(temperature)},
     )
-    if sh is not None:  # positives first (in query order), then every rank's extra keys
-        n_local = q.shape[0]
-        q = sh.gather("query", q)
-        kk = torch.cat([sh.gather("key_pos", kk[:n_local]), sh.gather("key_extra", kk[n_local:])])
+    kk = gather_paired(sh, "key", q, kk)
+    q = gathered(sh, "query", q)
     scale = 1.0 / core.as_scale(temperature, q)
     with torch.no_grad():
         top, _ = pair_topk(_negatives, [q], [kk], [scale], k=k, chunk_size=chunk_size)

@@ -18,6 +18,9 @@ from contrastkit.losses._base import ContrastiveLoss, Paper
 from contrastkit.losses._inputs import (
     check_common,
     finish,
+    gather_paired,
+    gathered,
+    paired_shapes,
     prepare_pair,
     requires_grad,
 )
@@ -274,8 +277,7 @@ def _infonce_similarity(
         check,
         lambda r: {
             "query": r[0],
-            "key_pos": r[1][: r[0].shape[0]],
-            "key_extra": r[1][r[0].shape[0] :],
+            **paired_shapes("key", r[0], r[1]),
             "weights": r[2],
         },
         {
@@ -285,11 +287,9 @@ def _infonce_similarity(
             "grads": (requires_grad(temperature), requires_grad(weight)),
         },
     )
-    if sh is not None:  # positives first (in query order), then every rank's extra keys
-        n_local = q.shape[0]
-        q = sh.gather("query", q)
-        w = None if w is None else sh.gather("weights", w)
-        k = torch.cat([sh.gather("key_pos", k[:n_local]), sh.gather("key_extra", k[n_local:])])
+    k = gather_paired(sh, "key", q, k)
+    q = gathered(sh, "query", q)
+    w = None if w is None or sh is None else sh.gather("weights", w)
     n = q.shape[0]
     scale = 1.0 / core.as_scale(temperature, q)
     params = [scale] if mat is None else [scale, mat]

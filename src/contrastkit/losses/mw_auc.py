@@ -14,7 +14,15 @@ from contrastkit.core.pairmap import pair_reduce
 from contrastkit.core.validation import Impl, Reduction
 from contrastkit.distributed import ProcessGroup, shard
 from contrastkit.losses._base import ContrastiveLoss, Paper
-from contrastkit.losses._inputs import check_common, finish, prepare_pair, requires_grad
+from contrastkit.losses._inputs import (
+    check_common,
+    finish,
+    gather_paired,
+    gathered,
+    paired_shapes,
+    prepare_pair,
+    requires_grad,
+)
 
 Scope = Literal["batch", "query"]
 
@@ -87,17 +95,11 @@ def mw_auc(
         gather_distributed,
         process_group,
         check,
-        lambda r: {
-            "query": r[0],
-            "doc_pos": r[1][: r[0].shape[0]],
-            "doc_extra": r[1][r[0].shape[0] :],
-        },
+        lambda r: {"query": r[0], **paired_shapes("doc", r[0], r[1])},
         {"reduction": reduction, "scope": scope, "temperature_grad": requires_grad(temperature)},
     )
-    if sh is not None:  # positives first (in query order), then every rank's extra docs
-        n_local = q.shape[0]
-        q = sh.gather("query", q)
-        d = torch.cat([sh.gather("doc_pos", d[:n_local]), sh.gather("doc_extra", d[n_local:])])
+    d = gather_paired(sh, "doc", q, d)
+    q = gathered(sh, "query", q)
     n, m = q.shape[0], d.shape[0]
     scale = 1.0 / core.as_scale(temperature, q)
     pos = core.paired_scores(q, d, scale)

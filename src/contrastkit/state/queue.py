@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from contrastkit.core import validation as v
 from contrastkit.distributed import ProcessGroup, world_of
+from contrastkit.distributed.gather import gather_rows
 
 
 class Queue(nn.Module):
@@ -135,11 +136,6 @@ class Queue(nn.Module):
 
 def _gather(x: Tensor, group: ProcessGroup | None, world: int) -> Tensor:
     """All ranks' rows of ``x`` in rank order (local counts may differ)."""
-    sizes = [torch.zeros((), dtype=torch.long, device=x.device) for _ in range(world)]
-    dist.all_gather(sizes, torch.tensor(x.shape[0], device=x.device), group=group)
-    most = int(max(int(s) for s in sizes))
-    padded = x.new_zeros((most, *x.shape[1:]))
-    padded[: x.shape[0]] = x
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded, group=group)
-    return torch.cat([p[: int(s)] for p, s in zip(parts, sizes, strict=True)])
+    counts = [torch.zeros((), dtype=torch.long, device=x.device) for _ in range(world)]
+    dist.all_gather(counts, torch.tensor(x.shape[0], device=x.device), group=group)
+    return gather_rows(x, group, [int(c) for c in counts])
