@@ -1,7 +1,17 @@
 """contrastkit: exact, memory-efficient contrastive losses for PyTorch."""
 
-from contrastkit import core, distributed, losses, metrics, state, train
+from contrastkit import core, data, distributed, losses, metrics, models, state, train
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "core", "distributed", "losses", "metrics", "state", "train"]
+__all__ = [
+    "__version__",
+    "core",
+    "data",
+    "distributed",
+    "losses",
+    "metrics",
+    "models",
+    "state",
+    "train",
+]
