@@ -124,6 +124,8 @@ def test_compare_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         "--seeds",
         "2",
         "--set",
+        "data.limit=600",
+        "--set",
         "train.epochs=1",
         "--out",
         str(tmp_path),
@@ -194,12 +196,15 @@ def test_bench_runs_the_engine_benchmark(capsys: pytest.CaptureFixture[str]) -> 
         (["compare", "--losses", "ntxent,ntxent"], "twice"),
         (["compare", "--losses", "ntxent", "--seeds", "0"], "--seeds"),
         (["losses", "nope"], "unknown catalog id"),
+        (["train", "--resume"], "no checkpoint"),
+        (["bench", "nope"], "unknown benchmark"),
     ],
 )
 def test_bad_arguments_exit_2(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _run(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] != "losses" else []))
+    out = ["--out", str(tmp_path)] if argv[0] in ("demo", "train", "compare") else []
+    code, _, err = _run(capsys, *argv, *out)
     assert code == 2
     assert message in err
 

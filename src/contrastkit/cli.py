@@ -12,8 +12,10 @@ import argparse
 import inspect
 import json
 import math
+import os
 import statistics
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,7 +35,7 @@ from contrastkit.train.config import (
     train_config,
 )
 from contrastkit.train.objectives import trainable_losses, unsupported_reason
-from contrastkit.train.trainer import Trainer
+from contrastkit.train.trainer import CHECKPOINT, Trainer
 
 IMAGE_METRICS = ("knn_accuracy", "linear_accuracy", "alignment", "uniformity")
 _HEADINGS = {
@@ -117,6 +119,8 @@ def run(
     Returns:
         The metrics, as written to ``metrics.json``.
     """
+    if resume and not (out / CHECKPOINT).exists():
+        raise UsageError(f"--resume: no checkpoint in {out}; run once without --resume first")
     built = build(cfg, seed=seed)
     task = built.task.to(device)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,15 +168,16 @@ def run(
     return result
 
 
-def _describe(cfg: Mapping[str, Mapping[str, Any]]) -> str:
+def _describe(cfg: Mapping[str, Mapping[str, Any]], *, loss_name: bool = True) -> str:
     loss = dict(cfg["loss"])
     name = loss.pop("name")
     loss.pop("supervised", None)
     opts = ", ".join(f"{k}={v}" for k, v in loss.items())
+    what = f"loss {name}({opts})" if loss_name else f"loss options ({opts})"
     t = cfg["train"]
     return (
-        f"data {cfg['data']['name']}, encoder {cfg['model']['encoder']}, loss {name}"
-        f"({opts}), {t.get('epochs')} epochs, batch {t.get('batch_size')}"
+        f"data {cfg['data']['name']}, encoder {cfg['model']['encoder']}, {what}, "
+        f"{t.get('epochs')} epochs, batch {t.get('batch_size')}"
     )
 
 
@@ -275,7 +280,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.set)
     device = _device(args.device)
     options = {k: v for k, v in base["loss"].items() if k not in ("name", "supervised")}
-    print(f"contrastkit compare: {', '.join(names)} x {args.seeds} seeds; {_describe(base)}")
+    setup = _describe(base, loss_name=False)
+    print(f"contrastkit compare: {', '.join(names)} x {args.seeds} seeds; {setup}")
     configs: dict[str, dict[str, dict[str, Any]]] = {}
     for name in names:
         cfg = {k: dict(v) for k, v in base.items()}
@@ -284,7 +290,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         skipped = sorted(set(options) - set(taken))
         if skipped:
             print(f"  note: {name} takes no {', '.join(skipped)}; left out for it")
-        cfg["loss"] = {"name": name, "supervised": base["loss"].get("supervised", True), **taken}
+        supervised = bool(base["loss"].get("supervised", True))
+        if REGISTRY[name].requires.labels:
+            how = "class labels (supervised)" if supervised else "instance labels (self-supervised)"
+            print(f"  note: {name} sees {how}; set loss.supervised={str(not supervised).lower()}")
+        cfg["loss"] = {"name": name, "supervised": supervised, **taken}
         configs[name] = cfg
     runs: dict[str, list[dict[str, float]]] = {}
     baselines: dict[str, list[dict[str, float]]] = {}
@@ -314,7 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compare.md").write_text(
-        f"{_describe(base)}; {args.seeds} seed(s), mean ± standard deviation\n\n{table}\n"
+        f"{setup}; {args.seeds} seed(s), mean ± standard deviation\n\n{table}\n"
     )
     with open(args.out / "compare.csv", "w") as f:
         f.write("name," + ",".join(f"{c}_mean,{c}_std" for c in columns) + "\n")
@@ -323,7 +333,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f.write("\n")
     _write_json(
         args.out / "compare.json",
-        {"runs": {**baselines, **runs}, "seeds": args.seeds, "setup": _describe(base)},
+        {"runs": {**baselines, **runs}, "seeds": args.seeds, "setup": setup},
     )
     if not args.no_plots:
         plots.metric_bars(summary, args.out / "compare.png")
@@ -391,14 +401,15 @@ def cmd_losses(args: argparse.Namespace) -> int:
         print(catalog_markdown())
         return 0
     width = max(len(i) for i in ids)
-    print(f"{'id':<{width}}  {'family':<12}  {'paper':<34}  {'needs':<14}  command line")
+    print(f"{'id':<{width}}  {'paper':<26}  {'needs':<14}  {'trainable':<9}  family")
     for name in ids:
         cls = REGISTRY[name]
         req = cls.requires
         needs_text = ",".join(k for k in ("labels", "teacher", "index", "state") if getattr(req, k))
         paper = f"{cls.paper.authors} {cls.paper.year}"
         where = "yes" if unsupported_reason(name) is None else "no"
-        print(f"{name:<{width}}  {cls.family:<12}  {paper[:34]:<34}  {needs_text or '-':<14}  {where}")
+        needs_cell = needs_text or "-"
+        print(f"{name:<{width}}  {paper[:26]:<26}  {needs_cell:<14}  {where:<9}  {cls.family}")
     print(f"\n{len(ids)} losses; `contrastkit losses ID` shows one with its formula")
     return 0
 
@@ -416,50 +427,11 @@ def _common(p: argparse.ArgumentParser, *, out: str | None) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``contrastkit`` argument parser."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="contrastkit",
-        description="Exact, memory-efficient contrastive losses: train, compare, benchmark.",
-        epilog="examples:\n  contrastkit demo\n  contrastkit losses --trainable\n"
-        "  contrastkit compare --losses ntxent,dcl,supcon --seeds 3\n"
-        "  contrastkit bench -- --sizes 1024 4096 --impls contrastkit dense\n\n"
-        + _EXIT_CODES,
-        formatter_class=fmt,
-    )
-    parser.add_argument("--version", action="version", version=f"contrastkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="command")
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=88)
 
-    p = sub.add_parser(
-        "demo",
-        help="SimCLR on scikit-learn's digits: random vs raw vs trained, report with plots",
-        description="Train the default loss (NT-Xent) on scikit-learn's bundled digits for about "
-        "a minute on 2 CPU cores; print kNN and linear-probe accuracy, alignment and uniformity "
-        "of raw pixels, the random encoder and the trained one; write a report folder.",
-        epilog="examples:\n  contrastkit demo\n  contrastkit demo --out runs/demo --epochs 50\n"
-        "  contrastkit demo --loss dcl\n  contrastkit demo --resume   # after Ctrl-C",
-        formatter_class=fmt,
-    )
-    _common(p, out="runs/demo")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 200)")
-    p.add_argument("--loss", default=None, help="a trainable catalog id (default: ntxent)")
-    p.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser(
-        "train",
-        help="train from a TOML config; any field overridable with --set",
-        description="Train one configuration. The config has tables [data], [model], [loss], "
-        "[augment], [train]; see contrastkit.train.config. Missing keys take the demo's values.",
-        epilog="examples:\n  contrastkit train --config run.toml\n"
-        "  contrastkit train --set loss.name=supcon --set loss.temperature=0.1\n"
-        '  contrastkit train --set data.name=multifeature --set \'data.views=["pix","fou"]\' '
-        "--set loss.name=clip\n  contrastkit train --config run.toml --resume",
-        formatter_class=fmt,
-    )
-    _common(p, out="runs/train")
+def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="a TOML file")
     p.add_argument(
         "--set",
@@ -468,16 +440,69 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one field (repeatable), e.g. train.epochs=50",
     )
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``contrastkit`` argument parser."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="contrastkit",
+        description=_wrap("Exact, memory-efficient contrastive losses: train, compare, benchmark."),
+        epilog="examples:\n  contrastkit demo\n  contrastkit losses --trainable\n"
+        "  contrastkit compare --losses ntxent,dcl,supcon --seeds 3\n"
+        "  contrastkit bench -- --sizes 1024 4096 --impls contrastkit dense\n\n" + _EXIT_CODES,
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"contrastkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    p = sub.add_parser(
+        "demo",
+        help="SimCLR on scikit-learn's digits: random vs raw vs trained, report with plots",
+        description=_wrap(
+            "Train the default loss (NT-Xent) on scikit-learn's bundled digits for about "
+            "a minute on 2 CPU cores; print kNN and linear-probe accuracy, alignment and "
+            "uniformity of raw pixels, the random encoder and the trained one; write a report "
+            "folder."
+        ),
+        epilog="examples:\n  contrastkit demo\n  contrastkit demo --out runs/demo --epochs 50\n"
+        "  contrastkit demo --loss dcl\n  contrastkit demo --resume   # after Ctrl-C",
+        formatter_class=fmt,
+    )
+    _common(p, out="runs/demo")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 100)")
+    p.add_argument("--loss", default=None, help="a trainable catalog id (default: ntxent)")
     p.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "train",
+        help="train from a TOML config; any field overridable with --set",
+        description=_wrap(
+            "Train one configuration. The config has tables [data], [model], [loss], "
+            "[augment], [train]; see contrastkit.train.config. Missing keys take the demo's values."
+        ),
+        epilog="examples:\n  contrastkit train --config run.toml\n"
+        "  contrastkit train --set loss.name=supcon --set loss.temperature=0.1\n"
+        '  contrastkit train --set data.name=multifeature --set \'data.views=["pix","fou"]\' '
+        "--set loss.name=clip\n  contrastkit train --config run.toml --resume",
+        formatter_class=fmt,
+    )
+    _common(p, out="runs/train")
+    _config_options(p)
+    p.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
         "compare",
         help="the same setup for several losses and seeds: mean and spread per metric",
-        description="Train the same configuration with each loss and seed; write compare.md, "
-        "compare.csv, compare.json and a plot. Loss options of the config ([loss] / --set "
-        "loss.X=...) apply to every loss that takes them.",
+        description=_wrap(
+            "Train the same configuration with each loss and seed; write compare.md, "
+            "compare.csv, compare.json and a plot. Loss options of the config ([loss] / --set "
+            "loss.X=...) apply to every loss that takes them."
+        ),
         epilog="examples:\n  contrastkit compare --losses ntxent,dcl,supcon --seeds 3\n"
         "  contrastkit compare --losses ntxent,dclw --seeds 2 --set train.epochs=50",
         formatter_class=fmt,
@@ -485,25 +510,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, out="runs/compare")
     p.add_argument("--losses", required=True, help="comma-separated catalog ids")
     p.add_argument("--seeds", type=int, default=3, help="runs per loss (default: 3)")
-    p.add_argument("--config", type=Path, default=None, help="a TOML file")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one field (repeatable)",
-    )
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _config_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "bench",
         help="engine benchmark: time and peak memory vs the dense computation and the peers",
-        description="Run a benchmark of contrastkit.bench (the code the benchmarks/ scripts "
-        "call); arguments after the benchmark's name (or after --) go to it, see "
-        "`contrastkit bench scaling -- --help`.",
+        description=_wrap(
+            "Run a benchmark of contrastkit.bench (the code the benchmarks/ scripts "
+            "call); arguments after the benchmark's name (or after --) go to it, see "
+            "`contrastkit bench scaling -- --help`."
+        ),
         epilog="examples:\n  contrastkit bench -- --sizes 1024 4096\n"
-        "  contrastkit bench scaling -- --sizes 8192 --impls ours-clip dense-clip open_clip\n"
+        "  contrastkit bench scaling -- --sizes 8192 --impls contrastkit dense open_clip\n"
         "  contrastkit bench distributed -- --help\n  contrastkit bench pamc",
         formatter_class=fmt,
     )
@@ -518,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "losses",
         help="the catalog: papers and what each loss needs",
-        description="List the catalog losses, or show one with its formula.",
+        description=_wrap("List the catalog losses, or show one with its formula."),
         epilog="examples:\n  contrastkit losses\n  contrastkit losses --trainable\n"
         "  contrastkit losses supcon\n  contrastkit losses --markdown",
         formatter_class=fmt,
@@ -536,7 +555,7 @@ def _run_command(func: Callable[[argparse.Namespace], int], args: argparse.Names
     except DataSourceMissingError as exc:
         print(f"contrastkit: error: {exc}", file=sys.stderr)
         return EXIT_MISSING
-    except (UsageError, ConfigError, ValueError) as exc:
+    except (UsageError, ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"contrastkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FloatingPointError as exc:
@@ -545,6 +564,9 @@ def _run_command(func: Callable[[argparse.Namespace], int], args: argparse.Names
     except KeyboardInterrupt:
         print("contrastkit: interrupted; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`contrastkit losses | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,15 +114,19 @@ def run(impl: str, world: int, n_global: int, dim: int, repeats: int) -> dict[st
     }
 
 
-def main() -> None:
-    """Run every (world size, implementation) and print a Markdown table."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run every (world size, implementation) and print a Markdown table.
+
+    Args:
+        argv: Arguments without the program name; None for ``sys.argv[1:]``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--global-batch", type=int, default=16384)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--worlds", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--impls", nargs="+", default=["contrastkit", "open_clip"])
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(
         f"symmetric InfoNCE (CLIP), global batch {args.global_batch}, D = {args.dim}, gloo, "
         f"{os.cpu_count()} cores shared by the ranks; median of {args.repeats} steps after "

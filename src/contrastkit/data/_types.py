@@ -25,7 +25,7 @@ class DataSourceMissingError(FileNotFoundError):
     """A data set's files (or the package that ships them) are not installed.
 
     The message names the missing path and the exact command that installs the source; the
-    command is also kept in :attr:`install`.
+    command is also kept in the ``install`` attribute.
 
     Args:
         source: Name of the data set, e.g. ``"WordNet 3.0"``.

@@ -5,13 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastkit.models._checks import positive_int
+
 __all__ = ["SmallCNN"]
-
-
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1; got {value!r}.")
-    return value
 
 
 class SmallCNN(nn.Module):
@@ -39,9 +35,9 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_features: int = 128, *, width: int = 32) -> None:
         super().__init__()
-        self.in_channels = _check_int("in_channels", in_channels)
-        self.out_features = _check_int("out_features", out_features)
-        w = _check_int("width", width)
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.out_features = positive_int("out_features", out_features)
+        w = positive_int("width", width)
         # The first block's stride depends on the image size, so its conv is applied with
         # F.conv2d in forward; its weights are those of an ordinary Conv2d.
         self.stem = nn.Conv2d(in_channels, w, 3, padding=1, bias=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from contrastkit.models._checks import positive_int
+
 __all__ = ["ProjectionHead"]
 
 
@@ -39,8 +41,7 @@ class ProjectionHead(nn.Module):
             ("out_features", out_features),
             ("hidden", width),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1; got {value!r}.")
+            positive_int(name, value)
         self.in_features = in_features
         self.out_features = out_features
         self.net = nn.Sequential(

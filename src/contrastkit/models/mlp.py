@@ -6,13 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from contrastkit.models._checks import positive_int
+
 __all__ = ["MLP"]
-
-
-def _check_features(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1; got {value!r}.")
-    return value
 
 
 class MLP(nn.Module):
@@ -46,11 +42,11 @@ class MLP(nn.Module):
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.in_features = _check_features("in_features", in_features)
-        self.out_features = _check_features("out_features", out_features)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         if isinstance(hidden, str | bytes) or not isinstance(hidden, Sequence):
             raise ValueError(f"`hidden` must be a sequence of ints, e.g. (256,); got {hidden!r}.")
-        widths = [_check_features(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
+        widths = [positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
         if not isinstance(batch_norm, bool):
             raise ValueError(f"`batch_norm` must be True or False; got {batch_norm!r}.")
         layers: list[nn.Module] = []

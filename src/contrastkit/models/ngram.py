@@ -9,6 +9,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
+from contrastkit.models._checks import positive_int
+
 __all__ = ["NGramTower", "char_ngrams", "hash_ngrams"]
 
 BOS, EOS = "<", ">"
@@ -158,8 +160,7 @@ class NGramTower(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("out_features", out_features), ("dim", dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1; got {value!r}.")
+            positive_int(name, value)
         self.out_features = out_features
         self.n = _check_sizes(n)
         self.buckets = _check_buckets(buckets)

@@ -10,10 +10,10 @@ A configuration has five tables; every key is optional (the defaults are the dem
     options = {}             # keyword arguments of the loader
 
     [model]
-    encoder = "mlp"          # "mlp" | "cnn" (images); paired views choose by type
+    encoder = "cnn"          # "cnn" | "mlp" (images); paired views choose by type
     out_features = 128       # representation width
     hidden = [256]           # MLP hidden widths
-    width = 32               # CNN channels
+    width = 16               # CNN channels (first block; then 2x, 4x)
     head = 64                # projection head width for image runs (0: none)
 
     [loss]
@@ -25,7 +25,7 @@ A configuration has five tables; every key is optional (the defaults are the dem
     rotate = 15.0
 
     [train]                  # contrastkit.train.TrainConfig
-    epochs = 200
+    epochs = 100
     batch_size = 256
 
 Overrides are ``section.key=value`` with a TOML value (``train.epochs=50``,
@@ -56,12 +56,12 @@ SECTIONS = ("data", "model", "loss", "augment", "train")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"name": "digits", "test_fraction": 0.25, "limit": 0, "views": [], "options": {}},
-    "model": {"encoder": "mlp", "out_features": 128, "hidden": [256], "width": 32, "head": 64},
+    "model": {"encoder": "cnn", "out_features": 128, "hidden": [256], "width": 16, "head": 64},
     "loss": {"name": "ntxent", "supervised": True, "temperature": 0.2},
     "augment": {},
-    "train": {"epochs": 200, "batch_size": 256, "lr": 2e-3, "weight_decay": 1e-4},
+    "train": {"epochs": 100, "batch_size": 256, "lr": 2e-3, "weight_decay": 1e-4},
 }
-"""The demo's configuration: SimCLR (NT-Xent, tau 0.2) with an MLP on scikit-learn's digits."""
+"""The demo's configuration: SimCLR (NT-Xent, tau 0.2) with a small CNN on scikit-learn's digits."""
 
 _MODEL_KEYS = set(DEFAULTS["model"])
 _DATA_KEYS = set(DEFAULTS["data"])
