@@ -43,14 +43,20 @@ def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "kNN acc" in out
 
 
-def test_demo_resume_finishes_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_refuses_other_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["demo", "--out", str(tmp_path), "--no-plots", *TINY]
     assert _run(capsys, *args, "--epochs", "2")[0] == 0
-    assert _run(capsys, *args, "--epochs", "4", "--resume")[0] == 0
-    lines = (tmp_path / "log.jsonl").read_text().splitlines()
-    steps = [json.loads(x)["step"] for x in lines if json.loads(x)["kind"] == "train"]
-    assert steps == sorted(set(steps))
-    assert steps[-1] == 4 * (1347 // 256)
+    code, _, err = _run(capsys, *args, "--epochs", "4", "--resume")
+    assert code == 2
+    assert "cosine" in err
+    code, _, err = _run(capsys, *args, "--epochs", "2", "--loss", "dcl", "--resume")
+    assert code == 2
+    assert "loss.name" in err
+    # a finished run resumed as it was: no new steps, one final evaluation in the log
+    assert _run(capsys, *args, "--epochs", "2", "--resume")[0] == 0
+    records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records].count("eval") == 1
+    assert max(r["step"] for r in records) == 2 * (1346 // 256)
 
 
 def test_train_with_config_and_overrides(
@@ -92,7 +98,7 @@ def test_train_paired_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         load_multifeature()
     except DataSourceMissingError as exc:
         pytest.skip(str(exc))
-    code, _, _ = _run(
+    code, out, _ = _run(
         capsys,
         "train",
         "--set",
@@ -111,6 +117,7 @@ def test_train_paired_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         *TINY,
     )
     assert code == 0
+    assert "recall@1" in out  # the printed table shows the retrieval metrics
     trained = json.loads((tmp_path / "metrics.json").read_text())["trained"]
     assert {"recall@1", "recall@10", "mrr", "roc_auc"} <= set(trained)
 
@@ -198,6 +205,15 @@ def test_bench_runs_the_engine_benchmark(capsys: pytest.CaptureFixture[str]) -> 
         (["losses", "nope"], "unknown catalog id"),
         (["train", "--resume"], "no checkpoint"),
         (["bench", "nope"], "unknown benchmark"),
+        (["train", "--set", "data.options=3"], "data.options: must be a table"),
+        (["train", "--set", "model.hidden=256"], "model.hidden: must be a list"),
+        (["train", "--set", "data.limit=-5"], "data.limit: must be an int >= 0"),
+        (["train", "--set", "loss.supervised=no"], "loss.supervised: must be true or false"),
+        (["train", "--set", "loss.name=dcl", "--set", "loss.margin=1.0"], "takes no option"),
+        (
+            ["train", "--set", "loss.name=proxy_nce", "--set", "loss.supervised=false"],
+            "needs class",
+        ),
     ],
 )
 def test_bad_arguments_exit_2(
@@ -223,26 +239,46 @@ def test_missing_data_source_exits_3(
     assert "apt-get install -y wordnet-base" in err
 
 
-def test_interrupt_exits_130_and_resumes(
+def test_ctrl_c_then_resume_equals_an_uninterrupted_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
+    import signal
+
+    import torch
+
     from contrastkit.train import trainer
+
+    whole = ["demo", "--out", str(tmp_path / "whole"), "--epochs", "2", "--no-plots", *TINY]
+    assert _run(capsys, *whole)[0] == 0
 
     original = trainer.Trainer._step
     calls = {"n": 0}
 
-    def flaky(self: trainer.Trainer, *args: object) -> float:
+    def interrupted(self: trainer.Trainer, *args: object) -> float:
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
+        if calls["n"] == 3:  # Ctrl-C in the middle of the third step
+            os.kill(os.getpid(), signal.SIGINT)
         return original(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(trainer.Trainer, "_step", flaky)
-    args = ["demo", "--out", str(tmp_path), "--epochs", "1", "--no-plots", *TINY]
-    code, _, err = _run(capsys, *args)
+    monkeypatch.setattr(trainer.Trainer, "_step", interrupted)
+    cut = ["demo", "--out", str(tmp_path / "cut"), "--epochs", "2", "--no-plots", *TINY]
+    code, _, err = _run(capsys, *cut)
     assert code == 130
     assert "--resume" in err
-    assert _run(capsys, *args, "--resume")[0] == 0
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 3
+    monkeypatch.setattr(trainer.Trainer, "_step", original)
+    assert _run(capsys, *cut, "--resume")[0] == 0
+
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"]
+    for key, value in a["task"].items():
+        assert torch.equal(value, b["task"][key]), key
+    assert (
+        json.loads((tmp_path / "whole" / "metrics.json").read_text())["trained"]
+        == json.loads((tmp_path / "cut" / "metrics.json").read_text())["trained"]
+    )
 
 
 def test_help_and_module_entry_point() -> None:

@@ -66,6 +66,10 @@ def _device(name: str) -> torch.device:
         raise UsageError(f"--device: {name!r} is not a device (try cpu, cuda, cuda:1)") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device: CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(
+            f"--device: {name} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+        )
     return dev
 
 
@@ -124,7 +128,6 @@ def run(
     built = build(cfg, seed=seed)
     task = built.task.to(device)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(to_toml(cfg))
     result: dict[str, dict[str, float]] = {}
     if built.kind == "images":
         _say(quiet, "evaluating raw pixels ...")
@@ -134,9 +137,18 @@ def run(
     with torch.no_grad():
         result["random"] = task.evaluate()
         random_pairs = task.test_embeddings()
-    trainer = Trainer(train_config(cfg, seed=seed), out=out, progress=not quiet, device=device)
+    trainer = Trainer(
+        train_config(cfg, seed=seed),
+        out=out,
+        progress=not quiet,
+        device=device,
+        run_config={**cfg, "seed": seed},
+    )
+    if not resume:
+        (out / "config.toml").write_text(to_toml(cfg))
     start = time.perf_counter()
     history = trainer.fit(task, resume=resume)
+    (out / "config.toml").write_text(to_toml(cfg))
     seconds = time.perf_counter() - start
     result["trained"] = history.final
     _write_json(out / "metrics.json", result)
@@ -185,7 +197,8 @@ def _print_result(result: Mapping[str, Mapping[str, float]]) -> None:
     names = {"raw": "raw features", "random": "random encoder", "trained": "trained encoder"}
     rows = {names.get(k, k): m for k, m in result.items()}
     columns = list(next(iter(result.values())).keys())
-    columns = [c for c in IMAGE_METRICS if c in columns] or columns
+    if all(c in columns for c in IMAGE_METRICS):
+        columns = list(IMAGE_METRICS)
     print(metrics_table(rows, columns))
 
 
@@ -317,10 +330,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     baselines.setdefault(key, []).append(result[key])
     summary = compare_summary({**baselines, **runs})
     columns = list(next(iter(summary.values())))
-    lines = ["| | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    heads = [_HEADINGS.get(c, c) for c in columns]
+    lines = ["| | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(columns)]
     for name, stats in summary.items():
         cells = [f"{m:.3f} ± {s:.3f}" for m, s in (stats[c] for c in columns)]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_row_name(name, configs)} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compare.md").write_text(
@@ -349,6 +363,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         + (", compare.png, alignment_uniformity.png)" if not args.no_plots else ")")
     )
     return 0
+
+
+def _row_name(name: str, configs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    if name in ("raw", "random"):
+        return {"raw": "raw features", "random": "random encoder"}[name]
+    if REGISTRY[name].requires.labels and configs[name]["loss"]["supervised"]:
+        return f"{name} (class labels)"
+    return name
 
 
 BENCHES = {
@@ -558,7 +580,10 @@ def _run_command(func: Callable[[argparse.Namespace], int], args: argparse.Names
     except (UsageError, ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"contrastkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except FloatingPointError as exc:
+    except ImportError as exc:  # an optional package (matplotlib for the plots, ...)
+        print(f"contrastkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FloatingPointError, RuntimeError) as exc:
         print(f"contrastkit: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

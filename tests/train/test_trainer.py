@@ -165,3 +165,60 @@ def test_bad_config(kw: dict[str, object], match: str) -> None:
 def test_batch_larger_than_data() -> None:
     with pytest.raises(ValueError, match="exceeds the 40 training items"):
         Trainer(_config(batch_size=64), progress=False).fit(ToyTask())
+
+
+def test_ctrl_c_inside_a_step_stops_after_it(tmp_path: Path) -> None:
+    """A SIGINT during a step lets the step finish, then checkpoints a consistent state."""
+    import os
+    import signal
+
+    full = ToyTask()
+    Trainer(_config(), progress=False).fit(full)
+
+    class Interrupted(ToyTask):
+        def batch_loss(self, index: Tensor, generator: torch.Generator) -> Tensor:
+            """Ctrl-C arrives while the fourth step computes its loss."""
+            if len(self.seen) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().batch_loss(index, generator)
+
+    cut = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_config(), out=tmp_path, progress=False).fit(cut)
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 4
+    resumed = ToyTask()
+    Trainer(_config(), out=tmp_path, progress=False).fit(resumed, resume=True)
+    for (k, va), vb in zip(_weights(full).items(), _weights(resumed).values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+def test_resume_refuses_more_epochs_under_cosine(tmp_path: Path) -> None:
+    Trainer(_config(epochs=1), out=tmp_path, progress=False).fit(ToyTask())
+    with pytest.raises(ValueError, match="cosine"):
+        Trainer(_config(epochs=2), out=tmp_path, progress=False).fit(ToyTask(), resume=True)
+
+
+def test_resume_refuses_another_run_config(tmp_path: Path) -> None:
+    run = {"loss": {"name": "ntxent", "temperature": 0.2}, "train": {"epochs": 1}}
+    Trainer(_config(epochs=1), out=tmp_path, progress=False, run_config=run).fit(ToyTask())
+    other = {"loss": {"name": "ntxent", "temperature": 0.5}, "train": {"epochs": 1}}
+    with pytest.raises(ValueError, match=r"differs from the checkpoint's in loss\.temperature"):
+        Trainer(_config(epochs=1), out=tmp_path, progress=False, run_config=other).fit(
+            ToyTask(), resume=True
+        )
+
+
+def test_evaluation_is_redone_after_resume_at_an_epoch_end(tmp_path: Path) -> None:
+    cfg = _config(epochs=4, eval_every=1)
+    trainer = Trainer(cfg, out=tmp_path, progress=False)
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 10:  # the end of epoch 2, before its evaluation
+            raise KeyboardInterrupt
+
+    trainer.on_step = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(ToyTask())
+    history = Trainer(cfg, out=tmp_path, progress=False).fit(ToyTask(), resume=True)
+    evals = [r["step"] for r in history.records if r["kind"] == "eval"]
+    assert evals == [5, 10, 15, 20]

@@ -35,6 +35,7 @@ Overrides are ``section.key=value`` with a TOML value (``train.epochs=50``,
 from __future__ import annotations
 
 import copy
+import inspect
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -79,9 +80,6 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> None:
             )
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: [{key}] must be a table, got {value!r}")
-        if key == "loss" and "name" in value and value["name"] != base["loss"].get("name"):
-            # A different loss keeps none of the default loss's options.
-            base["loss"] = {"supervised": base["loss"].get("supervised", True)}
         base[key].update(copy.deepcopy(dict(value)))
 
 
@@ -217,9 +215,9 @@ def build(cfg: Mapping[str, Mapping[str, Any]], *, seed: int) -> Built:
     data_t, model_t = cfg["data"], cfg["model"]
     _check_keys(data_t, _DATA_KEYS, "data")
     _check_keys(model_t, _MODEL_KEYS, "model")
-    loss_t = dict(cfg["loss"])
-    loss_id = str(loss_t.pop("name"))
-    supervised = bool(loss_t.pop("supervised", True))
+    _check_types(cfg)
+    loss_id = str(cfg["loss"]["name"])
+    supervised = bool(cfg["loss"].get("supervised", True))
     if loss_id not in REGISTRY:
         raise ConfigError(
             f"[loss]: unknown catalog id {loss_id!r}; `contrastkit losses` lists them"
@@ -229,9 +227,10 @@ def build(cfg: Mapping[str, Mapping[str, Any]], *, seed: int) -> Built:
             f"[loss]: {loss_id!r} cannot be trained by the command line; choose one of "
             f"{', '.join(trainable_losses())} (`contrastkit losses` says why)"
         )
+    loss_t = loss_options(loss_id, cfg["loss"])
     try:
         dataset = ckdata.load(str(data_t["name"]), **dict(data_t["options"]))
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"[data]: {exc}") from exc
     limit = int(data_t["limit"])
     if limit:
@@ -251,7 +250,8 @@ def build(cfg: Mapping[str, Mapping[str, Any]], *, seed: int) -> Built:
             models.ProjectionHead(out, head_width) if head_width > 0 else nn.Identity()
         )
         dim = head_width if head_width > 0 else out
-        loss = _loss(loss_id, loss_t, len(train), len(train.classes), dim)
+        classes = len(train.classes) if supervised else 0
+        loss = _loss(loss_id, loss_t, len(train), classes, dim)
         task: Task = ViewsTask(
             train, test, encoder, head, loss, augment.two_views, supervised=supervised
         )
@@ -262,14 +262,89 @@ def build(cfg: Mapping[str, Mapping[str, Any]], *, seed: int) -> Built:
     if len(views) != 2 or any(name not in train.views for name in views):
         raise ConfigError(f"[data]: views must name two of {sorted(train.views)}, got {views}")
     encoders = [_view_encoder(model_t, train.views[name]) for name in views]
-    loss = _loss(
-        loss_id, loss_t, len(train), max(1, len(train.classes)), int(model_t["out_features"])
-    )
+    classes = len(train.classes) if supervised and train.labels is not None else 0
+    loss = _loss(loss_id, loss_t, len(train), classes, int(model_t["out_features"]))
     task = PairedTask(train, test, views, encoders, loss, supervised=supervised)
     return Built(task, "paired", train, test, None)
 
 
+def loss_options(loss_id: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of ``[loss]`` that go to the loss ``loss_id``.
+
+    ``name`` and ``supervised`` are the command line's own. A default option (the demo's
+    ``temperature = 0.2``) goes to every loss that takes it and is left out for the others; an
+    option the user set that the loss does not take is an error.
+
+    Raises:
+        ConfigError: For an option set by the user that the loss does not accept.
+    """
+    accepted = set(inspect.signature(REGISTRY[loss_id].__init__).parameters) - {"self"}
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("name", "supervised"):
+            continue
+        if key in accepted:
+            options[key] = value
+        elif DEFAULTS["loss"].get(key, _MISSING) != value:
+            raise ConfigError(
+                f"[loss]: {loss_id!r} takes no option {key!r}; it accepts: "
+                f"{', '.join(sorted(accepted))}"
+            )
+    return options
+
+
+_MISSING = object()
+
+
+def _check_types(cfg: Mapping[str, Mapping[str, Any]]) -> None:
+    data_t, model_t = cfg["data"], cfg["model"]
+    checks: list[tuple[str, object, bool, str]] = [
+        ("data.name", data_t["name"], isinstance(data_t["name"], str), "a data set id"),
+        ("data.options", data_t["options"], isinstance(data_t["options"], Mapping), "a table"),
+        ("data.views", data_t["views"], isinstance(data_t["views"], list), "a list of names"),
+        (
+            "data.limit",
+            data_t["limit"],
+            type(data_t["limit"]) is int and data_t["limit"] >= 0,
+            "an int >= 0 (0: all)",
+        ),
+        (
+            "data.test_fraction",
+            data_t["test_fraction"],
+            isinstance(data_t["test_fraction"], float | int) and 0 < data_t["test_fraction"] < 1,
+            "a number in (0, 1)",
+        ),
+        (
+            "model.hidden",
+            model_t["hidden"],
+            isinstance(model_t["hidden"], list)
+            and all(type(h) is int and h > 0 for h in model_t["hidden"]),
+            "a list of positive ints, e.g. [256]",
+        ),
+        (
+            "loss.supervised",
+            cfg["loss"].get("supervised", True),
+            isinstance(cfg["loss"].get("supervised", True), bool),
+            "true or false",
+        ),
+    ]
+    for key in ("out_features", "width", "head"):
+        value = model_t[key]
+        minimum = 0 if key == "head" else 1
+        ok = type(value) is int and value >= minimum
+        checks.append((f"model.{key}", value, ok, f"an int >= {minimum}"))
+    for name, value, ok, what in checks:
+        if not ok:
+            raise ConfigError(f"{name}: must be {what}; got {value!r}")
+
+
 def _loss(loss_id: str, options: dict[str, Any], n: int, classes: int, dim: int) -> Any:
+    params = inspect.signature(REGISTRY[loss_id].__init__).parameters
+    if "num_classes" in params and classes < 2:
+        raise ConfigError(
+            f"[loss]: {loss_id!r} learns one prototype or proxy per class and needs class "
+            "labels: use labelled data with loss.supervised = true"
+        )
     try:
         return build_loss(loss_id, options, num_samples=n, num_classes=classes, embedding_dim=dim)
     except (TypeError, ValueError) as exc:

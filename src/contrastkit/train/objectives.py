@@ -13,8 +13,8 @@ modalities (GRAM, pairwise)           ``loss(z1, z2)``
 ``z1, z2, index`` (SogCLR family)     ``loss(z1, z2, index)``
 ``embeddings, labels``                ``loss(cat(z1, z2), cat(labels, labels))``
 ``embeddings``                        ``loss(cat(z1, z2))``
-a teacher (CWCL, soft targets,        the ``teacher`` rows given (the trainer passes the
-soft BCE)                             flattened un-augmented inputs)
+a teacher (CWCL, soft targets,        the ``teacher`` rows given: the flattened images
+soft BCE)                             (image runs) or the detached second view (paired)
 ====================================  ================================================
 
 Losses that need inputs two views cannot provide (mixup partners, attribute vectors,

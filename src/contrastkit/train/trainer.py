@@ -24,9 +24,11 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -147,6 +149,8 @@ class Trainer:
             then ``resume`` is impossible).
         progress: Show a tqdm progress bar (needs ``tqdm``; silently off when absent).
         device: Where the task runs (``None``: where its parameters are).
+        run_config: The whole configuration the task was built from (data, model, loss, ...),
+            stored in the checkpoint; ``resume`` refuses a checkpoint made with another one.
 
     Example:
         >>> from contrastkit.train.trainer import Task, TrainConfig, Trainer
@@ -172,8 +176,10 @@ class Trainer:
         out: str | os.PathLike[str] | None = None,
         progress: bool = True,
         device: torch.device | str | None = None,
+        run_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.run_config = _plain(run_config) if run_config is not None else None
         self.out = Path(out) if out is not None else None
         self.progress = progress
         self.device = torch.device(device) if device is not None else None
@@ -210,6 +216,7 @@ class Trainer:
             "format": _FORMAT,
             "step": step,
             "config": asdict(self.config),
+            "run_config": self.run_config,
             "task": task.state_dict(),
             "optimizer": opt.state_dict(),
         }
@@ -233,6 +240,20 @@ class Trainer:
                 f"resume: the configuration differs from the checkpoint's in {', '.join(diff)}; "
                 "resume with the same settings (only epochs may grow) or start a new --out"
             )
+        if self.run_config is not None and state.get("run_config") is not None:
+            diff = _differences(state["run_config"], self.run_config)
+            if diff:
+                raise ValueError(
+                    f"resume: the run differs from the checkpoint's in {', '.join(diff)}; "
+                    "resume with the same settings or start a new --out"
+                )
+        before = state["config"]["epochs"]
+        if before != self.config.epochs and self.config.schedule == "cosine":
+            raise ValueError(
+                f"resume: epochs changed from {before} to {self.config.epochs}, but the cosine "
+                "learning-rate schedule depends on the total; resume with the same epochs, or "
+                "train with schedule = 'constant' to extend a run"
+            )
         task.load_state_dict(state["task"])
         opt.load_state_dict(state["optimizer"])
         return int(state["step"])
@@ -248,7 +269,10 @@ class Trainer:
             for line in path.read_text().splitlines():
                 if line.strip():
                     rec = json.loads(line)
-                    if rec["step"] <= resume_step:
+                    # evaluations at the resume step are redone (they may not have finished)
+                    if rec["step"] < resume_step or (
+                        rec["step"] == resume_step and rec["kind"] == "train"
+                    ):
                         records.append(rec)
         self._rewrite_logs(records)
         return records
@@ -301,54 +325,73 @@ class Trainer:
         records = self._open_logs(step)
         bar = _progress_bar(total, step, enabled=self.progress)
         window_start, window_items = time.perf_counter(), 0
-        try:
-            while step < total:
-                epoch, offset = divmod(step, per_epoch)
-                order = epoch_order(n, cfg.seed, epoch)
-                task.train()
-                for b in range(offset, per_epoch):
-                    index = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                    loss_value = self._step(task, opt, index, step, total, per_epoch)
-                    step += 1
-                    window_items += cfg.batch_size
-                    if bar is not None:
-                        bar.update(1)
-                    if step % cfg.log_every == 0 or step == total:
-                        now = time.perf_counter()
-                        rate = window_items / max(now - window_start, 1e-9)
-                        window_start, window_items = now, 0
-                        rec = {
-                            "kind": "train",
-                            "step": step,
-                            "epoch": step / per_epoch,
-                            "loss": loss_value,
-                            "lr": opt.param_groups[0]["lr"],
-                            "samples_per_s": round(rate, 1),
-                        }
-                        self._log(records, rec)
-                        if bar is not None:
-                            bar.set_postfix(loss=f"{loss_value:.4f}", rate=f"{rate:.0f}/s")
-                    if self.on_step is not None:
-                        self.on_step(step, loss_value)
-                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                        self._save(task, opt, step)
-                done_epoch = step // per_epoch
-                if cfg.eval_every and done_epoch % cfg.eval_every == 0 and step < total:
+        consistent = True  # False while a step is half done (weights and step disagree)
+        with _deferred_interrupt() as interrupt:
+            try:
+                if 0 < step < total and self._eval_due(step, per_epoch):
                     self._log(records, self._evaluate(task, step, per_epoch))
-                self._save(task, opt, step)
-        except KeyboardInterrupt:
-            self._save(task, opt, step)
-            if bar is not None:
-                bar.close()
-            where = f" in {self.out}" if self.out is not None else ""
-            print(f"\ninterrupted at step {step}; checkpoint saved{where}", file=sys.stderr)
-            raise
+                while step < total:
+                    epoch, offset = divmod(step, per_epoch)
+                    order = epoch_order(n, cfg.seed, epoch)
+                    task.train()
+                    for b in range(offset, per_epoch):
+                        index = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                        consistent = False
+                        loss_value = self._step(task, opt, index, step, total, per_epoch)
+                        step += 1
+                        consistent = True
+                        window_items += cfg.batch_size
+                        if bar is not None:
+                            bar.update(1)
+                        if step % cfg.log_every == 0 or step == total:
+                            now = time.perf_counter()
+                            rate = window_items / max(now - window_start, 1e-9)
+                            window_start, window_items = now, 0
+                            rec = {
+                                "kind": "train",
+                                "step": step,
+                                "epoch": step / per_epoch,
+                                "loss": loss_value,
+                                "lr": opt.param_groups[0]["lr"],
+                                "samples_per_s": round(rate, 1),
+                            }
+                            self._log(records, rec)
+                            if bar is not None:
+                                bar.set_postfix(loss=f"{loss_value:.4f}", rate=f"{rate:.0f}/s")
+                        if self.on_step is not None:
+                            self.on_step(step, loss_value)
+                        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                            self._save(task, opt, step)
+                        if interrupt.requested:
+                            raise KeyboardInterrupt
+                    self._save(task, opt, step)
+                    if step < total and self._eval_due(step, per_epoch):
+                        self._log(records, self._evaluate(task, step, per_epoch))
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                if bar is not None:
+                    bar.close()
+                where = f" in {self.out}" if self.out is not None else ""
+                if consistent:
+                    self._save(task, opt, step)
+                    print(f"\ninterrupted at step {step}; checkpoint saved{where}", file=sys.stderr)
+                else:
+                    print(
+                        f"\ninterrupted inside step {step + 1}; the last checkpoint{where} stands",
+                        file=sys.stderr,
+                    )
+                raise
         if bar is not None:
             bar.close()
         final = self._evaluate(task, step, per_epoch)
         self._log(records, final)
         metrics = {k: val for k, val in final.items() if k not in ("kind", "step", "epoch")}
         return History(records=records, final=metrics)
+
+    def _eval_due(self, step: int, per_epoch: int) -> bool:
+        every = self.config.eval_every
+        return bool(every) and step % per_epoch == 0 and (step // per_epoch) % every == 0
 
     def _step(
         self,
@@ -364,7 +407,7 @@ class Trainer:
             group["lr"] = self.config.lr * factor
         seed = _step_seed(self.config.seed, step)
         gen = torch.Generator().manual_seed(seed)
-        with _fork_rng(seed):
+        with _fork_rng(seed ^ 0x2545F4914F6CDD1D):  # a stream apart from the generator's
             loss = task.batch_loss(index, gen)
         if loss.dim() != 0 or not torch.isfinite(loss):
             raise FloatingPointError(
@@ -382,6 +425,61 @@ class Trainer:
             metrics = task.evaluate()
         task.train()
         return {"kind": "eval", "step": step, "epoch": step / per_epoch, **metrics}
+
+
+class _Interrupt:
+    requested = False
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[_Interrupt]:
+    """Turn the first Ctrl-C into a request honoured at the next step boundary.
+
+    A second Ctrl-C interrupts at once. Outside the main thread (no signal handlers there)
+    Ctrl-C keeps its default behaviour.
+    """
+    state = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if state.requested:
+            raise KeyboardInterrupt
+        state.requested = True
+        print("\nstopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _plain(obj: Any) -> Any:
+    """A deep copy of nested mappings / sequences as plain dicts and lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Dotted keys whose values differ (``train.epochs`` is checked separately)."""
+    out = []
+    for section in sorted(set(saved) | set(now)):
+        a, b = saved.get(section, {}), now.get(section, {})
+        if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+            if a != b:
+                out.append(section)
+            continue
+        out.extend(
+            f"{section}.{key}"
+            for key in sorted(set(a) | set(b))
+            if (section, key) != ("train", "epochs") and a.get(key) != b.get(key)
+        )
+    return out
 
 
 @contextlib.contextmanager
