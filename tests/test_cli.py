@@ -151,7 +151,7 @@ def test_compare_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_losses_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+def test_losses_lists_the_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from contrastkit.losses import REGISTRY
 
     code, out, _ = _run(capsys, "losses")
@@ -163,29 +163,26 @@ def test_losses_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
     assert "labels" in out
     code, out, _ = _run(capsys, "losses", "--trainable")
     assert "mixco" not in out
+    target = tmp_path / "catalog.md"
+    code, out, _ = _run(capsys, "losses", "--markdown", "--out", str(target))
+    assert code == 0
+    assert target.read_text() == out
+    assert "| `supcon` |" in out
     assert "ntxent" in out
 
 
-def test_bench_runs_the_engine_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(
-        capsys,
-        "bench",
-        "--",
-        "--sizes",
-        "64",
-        "--impls",
-        "contrastkit",
-        "dense",
-        "--repeats",
-        "1",
-        "--gemm-size",
-        "64",
-        "--gemm-repeats",
-        "1",
-    )
+def test_bench_runs_the_engine_benchmark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = ["--sizes", "64", "--impls", "contrastkit", "dense", "--repeats", "1"]
+    small += ["--gemm-size", "64", "--gemm-repeats", "1"]
+    code, out, _ = _run(capsys, "bench", "--out", str(tmp_path), "--seed", "1", "--", *small)
     assert code == 0
     assert "contrastkit" in out
     assert "dense" in out
+    assert (tmp_path / "bench.md").read_text() == out
+    payload = json.loads((tmp_path / "bench.json").read_text())
+    assert payload  # the machine-readable results of the same run
 
 
 @pytest.mark.parametrize(
@@ -205,6 +202,7 @@ def test_bench_runs_the_engine_benchmark(capsys: pytest.CaptureFixture[str]) -> 
         (["losses", "nope"], "unknown catalog id"),
         (["train", "--resume"], "no checkpoint"),
         (["bench", "nope"], "unknown benchmark"),
+        (["bench", "--seed", "1", "distributed"], "has no seed"),
         (["train", "--set", "data.options=3"], "data.options: must be a table"),
         (["train", "--set", "model.hidden=256"], "model.hidden: must be a list"),
         (["train", "--set", "data.limit=-5"], "data.limit: must be an int >= 0"),

@@ -9,7 +9,9 @@ set's package is not installed (the message names the install command), 130 inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import io
 import json
 import math
 import os
@@ -394,13 +396,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     if rest[:1] == ["--"]:
         rest = rest[1:]
+    if _device(args.device).type != "cpu":
+        raise UsageError(
+            "--device: the benchmarks measure CPU time and peak RSS; run them with --device cpu"
+        )
+    if args.seed is not None:
+        if which == "distributed":
+            raise UsageError("--seed: the distributed benchmark has no seed; leave it out")
+        rest = ["--seed", str(args.seed), *rest]
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        if which == "scaling":
+            rest = [*rest, "--json", str(args.out / "bench.json")]
     module = importlib.import_module(BENCHES[which])
-    code = module.main(rest)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
+        code = module.main(rest)
+    if args.out is not None:
+        (args.out / "bench.md").write_text(buffer.getvalue())
     return int(code) if isinstance(code, int) else 0
 
 
+class _Tee(io.TextIOBase):
+    """Write to several text streams at once."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
 def cmd_losses(args: argparse.Namespace) -> int:
-    """``contrastkit losses``."""
+    """``contrastkit losses`` (with ``--out FILE``, also written to that file)."""
+    if args.out is None:
+        return _losses(args)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
+        code = _losses(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(buffer.getvalue())
+    return code
+
+
+def _losses(args: argparse.Namespace) -> int:
     if args.id is not None:
         if args.id not in REGISTRY:
             raise UsageError(f"losses: unknown catalog id {args.id!r}; run `contrastkit losses`")
@@ -545,9 +590,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="examples:\n  contrastkit bench -- --sizes 1024 4096\n"
         "  contrastkit bench scaling -- --sizes 8192 --impls contrastkit dense open_clip\n"
-        "  contrastkit bench distributed -- --help\n  contrastkit bench pamc",
+        "  contrastkit bench distributed -- --help\n  contrastkit bench pamc\n"
+        "  contrastkit bench --out runs/bench --seed 1 scaling -- --sizes 2048",
         formatter_class=fmt,
     )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write the table to OUT/bench.md (scaling: and OUT/bench.json)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the random inputs")
+    p.add_argument("--device", default="cpu", help="cpu only: the benchmarks measure CPU time")
     p.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
@@ -567,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", default=None, help="show this loss")
     p.add_argument("--trainable", action="store_true", help="only losses the trainer can use")
     p.add_argument("--markdown", action="store_true", help="the README's catalog table")
+    p.add_argument("--out", type=Path, default=None, help="also write the listing to this file")
     p.set_defaults(func=cmd_losses)
     return parser
 
