@@ -205,6 +205,26 @@ def _print_result(result: Mapping[str, Mapping[str, float]]) -> None:
 
 
 # ------------------------------------------------------------------------------ commands
+def _train_and_report(cfg: dict[str, dict[str, Any]], args: argparse.Namespace, what: str) -> int:
+    device = _device(args.device)
+    print(f"{what} ({_describe(cfg)}), {device}")
+    result = run(
+        cfg,
+        out=args.out,
+        seed=args.seed,
+        device=device,
+        resume=args.resume,
+        draw=not args.no_plots,
+        quiet=args.quiet,
+    )
+    _print_result(result)
+    files = "metrics.json, log.jsonl, log.csv, config.toml, checkpoint.pt"
+    if not args.no_plots:
+        files += ", loss.png, similarities.png, alignment_uniformity.png, embedding_map.png"
+    print(f"\nreport: {args.out} ({files})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``contrastkit demo``."""
     extra: dict[str, dict[str, Any]] = {"train": {}}
@@ -213,46 +233,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.loss is not None:
         extra["loss"] = {"name": args.loss}
     cfg = load_config(extra=extra)
-    device = _device(args.device)
-    print(f"contrastkit demo: SimCLR on scikit-learn's digits ({_describe(cfg)}), {device}")
-    result = run(
-        cfg,
-        out=args.out,
-        seed=args.seed,
-        device=device,
-        resume=args.resume,
-        draw=not args.no_plots,
-        quiet=args.quiet,
-    )
-    _print_result(result)
-    print(
-        f"\nreport: {args.out} (metrics.json, log.jsonl, log.csv"
-        + (
-            ", loss.png, similarities.png, alignment_uniformity.png, embedding_map.png)"
-            if not args.no_plots
-            else ")"
-        )
-    )
-    return 0
+    return _train_and_report(cfg, args, "contrastkit demo: SimCLR on scikit-learn's digits")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``contrastkit train``."""
     cfg = load_config(args.config, args.set)
-    device = _device(args.device)
-    print(f"contrastkit train: {_describe(cfg)}, {device}")
-    result = run(
-        cfg,
-        out=args.out,
-        seed=args.seed,
-        device=device,
-        resume=args.resume,
-        draw=not args.no_plots,
-        quiet=args.quiet,
-    )
-    _print_result(result)
-    print(f"\nreport: {args.out}")
-    return 0
+    return _train_and_report(cfg, args, "contrastkit train")
 
 
 def _split_losses(text: str) -> list[str]:
