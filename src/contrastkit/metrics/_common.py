@@ -230,3 +230,40 @@ def _to_csr(
     lengths = torch.tensor([p.numel() for p in parts], dtype=torch.long)
     indptr = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
     return indptr.to(device), indices.to(device)
+
+
+def prepare_retrieval(
+    query: object,
+    gallery: object,
+    *,
+    positives: object,
+    query_labels: object,
+    gallery_labels: object,
+    relevant: object,
+    normalize: object,
+    exclude_self: object,
+    chunk_size: object,
+) -> tuple[Tensor, Tensor, Relevance]:
+    """Validate and prepare a (query, gallery) pair of embeddings and their relevance.
+
+    Returns:
+        ``(q, g, rel)``: the prepared query ``(Q, D)`` and gallery ``(G, D)`` rows (on the
+        query's device) and the :class:`Relevance` of their pairs.
+    """
+    check_bool("normalize", normalize)
+    v.check_chunk_size(chunk_size)
+    q = prepare("query", query, normalize=bool(normalize))
+    g = prepare("gallery", gallery, normalize=bool(normalize)).to(q.device)
+    v.check_same_width("query", q, "gallery", g)
+    check_exclude_self(exclude_self, q.shape[0], g.shape[0], "gallery")
+    rel = Relevance(
+        q.shape[0],
+        g.shape[0],
+        q,
+        positives=positives,
+        query_labels=query_labels,
+        gallery_labels=gallery_labels,
+        relevant=relevant,
+        exclude_self=bool(exclude_self),
+    )
+    return q, g, rel

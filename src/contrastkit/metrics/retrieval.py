@@ -40,9 +40,9 @@ from contrastkit.metrics._common import (
     Relevance,
     RelevantSets,
     check_bool,
-    check_exclude_self,
     check_ks,
     prepare,
+    prepare_retrieval,
     row_blocks,
     tiles,
 )
@@ -131,21 +131,16 @@ def retrieval_per_query(
         tensor([1, 2])
     """
     ks = check_ks(k)
-    check_bool("normalize", normalize)
-    v.check_chunk_size(chunk_size)
-    q = prepare("query", query, normalize=normalize)
-    g = prepare("gallery", gallery, normalize=normalize).to(q.device)
-    v.check_same_width("query", q, "gallery", g)
-    check_exclude_self(exclude_self, q.shape[0], g.shape[0], "gallery")
-    rel = Relevance(
-        q.shape[0],
-        g.shape[0],
-        q,
+    q, g, rel = prepare_retrieval(
+        query,
+        gallery,
         positives=positives,
         query_labels=query_labels,
         gallery_labels=gallery_labels,
         relevant=relevant,
+        normalize=normalize,
         exclude_self=exclude_self,
+        chunk_size=chunk_size,
     )
     with torch.no_grad():
         if rel.one_relevant:

@@ -22,13 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastkit.core import validation as v
 from contrastkit.metrics._common import (
-    Relevance,
     RelevantSets,
-    check_bool,
-    check_exclude_self,
-    prepare,
+    prepare_retrieval,
     tiles,
 )
 
@@ -112,21 +108,16 @@ def pair_roc_auc(
         Sheikholeslami et al., 2025, "MW loss: AUC-Driven Learning for Robust Neural
         Retrieval", arXiv:2510.00137.
     """
-    check_bool("normalize", normalize)
-    v.check_chunk_size(chunk_size)
-    q = prepare("query", query, normalize=normalize)
-    g = prepare("gallery", gallery, normalize=normalize).to(q.device)
-    v.check_same_width("query", q, "gallery", g)
-    check_exclude_self(exclude_self, q.shape[0], g.shape[0], "gallery")
-    rel = Relevance(
-        q.shape[0],
-        g.shape[0],
-        q,
+    q, g, rel = prepare_retrieval(
+        query,
+        gallery,
         positives=positives,
         query_labels=query_labels,
         gallery_labels=gallery_labels,
         relevant=relevant,
+        normalize=normalize,
         exclude_self=exclude_self,
+        chunk_size=chunk_size,
     )
     n_pos = int(rel.counts().sum())
     n_neg = rel.num_candidates() - n_pos
