@@ -11,12 +11,13 @@ agree), with :meth:`~ImageData.subset` and a seeded :meth:`~ImageData.split`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from contrastkit.core.split import check_test_fraction, split_positions
 
 Index = Tensor | Sequence[int]
 
@@ -115,31 +116,13 @@ def _split_positions(
     n: int, labels: Tensor | None, test_fraction: float, seed: int
 ) -> tuple[Tensor, Tensor]:
     """Seeded (stratified when ``labels`` is given) split of ``range(n)``, both parts shuffled."""
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float):
-        raise ValueError(f"`test_fraction` must be a float in (0, 1); got {test_fraction!r}.")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"`test_fraction` must be in (0, 1); got {test_fraction!r}.")
+    check_test_fraction(test_fraction)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0; got {seed!r}.")
     if n < 2:
         raise ValueError(f"A data set needs at least 2 rows to be split; this one has {n}.")
     gen = torch.Generator().manual_seed(seed)
-    y = labels.detach().cpu() if labels is not None else None
-    groups = (
-        [torch.nonzero(y == c).flatten() for c in torch.unique(y)]
-        if y is not None
-        else [torch.arange(n)]
-    )
-    train_parts, test_parts = [], []
-    for members in groups:
-        size = members.numel()
-        n_test = min(math.floor(float(test_fraction) * size + 0.5), size - 1)
-        if y is None:
-            n_test = max(1, n_test)
-        perm = members[torch.randperm(size, generator=gen)]
-        test_parts.append(perm[:n_test])
-        train_parts.append(perm[n_test:])
-    train, test = torch.cat(train_parts), torch.cat(test_parts)
+    train, test = split_positions(n, labels, test_fraction, gen)
     if test.numel() == 0:
         raise ValueError(
             f"`test_fraction`={test_fraction} leaves no row for the test part (every class "

@@ -9,13 +9,12 @@ numbers.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit.core import validation as v
+from contrastkit.core.split import check_test_fraction, split_positions
 from contrastkit.metrics._common import check_bool, prepare, prepare_labels
 
 
@@ -59,29 +58,15 @@ def train_test_split(
         )
     n = embeddings.shape[0]
     y = v.check_labels("labels", labels, n)
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float):
-        raise ValueError(f"`test_fraction` must be a float in (0, 1); got {test_fraction!r}.")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"`test_fraction` must be in (0, 1); got {test_fraction!r}.")
+    check_test_fraction(test_fraction)
     v.check_int("seed", seed, 0)
     check_bool("stratify", stratify)
     if n < 2:
         raise ValueError(f"`embeddings` needs at least 2 rows to split; got {n}.")
     gen = torch.Generator().manual_seed(seed)
-    y_cpu = y.detach().cpu()
+    _, test = split_positions(n, y if stratify else None, test_fraction, gen)
     is_test = torch.zeros(n, dtype=torch.bool)
-    groups = (
-        [torch.nonzero(y_cpu == c).flatten() for c in torch.unique(y_cpu)]
-        if stratify
-        else [torch.arange(n)]
-    )
-    for members in groups:
-        size = members.numel()
-        n_test = min(math.floor(float(test_fraction) * size + 0.5), size - 1)
-        if not stratify:
-            n_test = max(1, n_test)
-        chosen = members[torch.randperm(size, generator=gen)[:n_test]]
-        is_test[chosen] = True
+    is_test[test] = True
     train_idx = torch.nonzero(~is_test).flatten().to(embeddings.device)
     test_idx = torch.nonzero(is_test).flatten().to(embeddings.device)
     y_dev = y.to(embeddings.device)
